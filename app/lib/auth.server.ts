@@ -1,0 +1,200 @@
+/**
+ * Staff sessions and API keys. Every loader and action starts with requireStaff (or
+ * requireApiAccess for /api/v1): nothing is only hidden in the UI.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { redirect } from "@remix-run/node";
+import { sql, type Kysely } from "kysely";
+import type { ApiKeyScope, Database, StaffRole } from "../../db/types";
+import { can, type Permission } from "../domain/permissions";
+import { recordAudit, type Actor } from "../models/audit.server";
+import { findStaffByEmail } from "../models/staff.server";
+import { getDb } from "./db.server";
+import { clientIp, jsonError } from "./http.server";
+import { verifyPassword } from "./password.server";
+
+export const SESSION_COOKIE = "tb_session";
+const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
+export const MAX_FAILED_LOGINS = 5;
+export const LOCKOUT_MS = 15 * 60 * 1000;
+
+export interface Staff {
+  id: string;
+  email: string;
+  name: string;
+  role: StaffRole;
+  timezone: string;
+}
+
+export function sha256(value: string): string {
+  return createHash("sha256").update(value).digest("hex");
+}
+
+function readCookie(request: Request, name: string): string | null {
+  const header = request.headers.get("cookie");
+  if (!header) return null;
+  for (const part of header.split(";")) {
+    const [key, ...rest] = part.trim().split("=");
+    if (key === name) return decodeURIComponent(rest.join("="));
+  }
+  return null;
+}
+
+function secureCookie(request: Request): boolean {
+  const setting = process.env.TOKENBOARD_COOKIE_SECURE ?? "auto";
+  if (setting === "on") return true;
+  if (setting === "off") return false;
+  return new URL(request.url).protocol === "https:";
+}
+
+function sessionCookie(request: Request, value: string, maxAgeSeconds: number): string {
+  const parts = [`${SESSION_COOKIE}=${value}`, "Path=/", "HttpOnly", "SameSite=Lax", `Max-Age=${maxAgeSeconds}`];
+  if (secureCookie(request)) parts.push("Secure");
+  return parts.join("; ");
+}
+
+export function actorOf(staff: Staff, request?: Request): Actor {
+  return { id: staff.id, label: staff.email, ip: request ? clientIp(request) : null };
+}
+
+export async function getStaff(request: Request, db: Kysely<Database> = getDb()): Promise<Staff | null> {
+  const token = readCookie(request, SESSION_COOKIE);
+  if (!token) return null;
+  const row = await db
+    .selectFrom("staff_sessions as s")
+    .innerJoin("staff_users as u", "u.id", "s.staff_id")
+    .select(["u.id", "u.email", "u.name", "u.role", "u.timezone"])
+    .where("s.id", "=", sha256(token))
+    .where("s.expires_at", ">", new Date())
+    .where("u.disabled_at", "is", null)
+    .executeTakeFirst();
+  return row ?? null;
+}
+
+/** For pages: an anonymous visitor is sent to log in; a staff member without the permission gets 403. */
+export async function requireStaff(request: Request, permission: Permission = "dashboard:read"): Promise<Staff> {
+  const staff = await getStaff(request);
+  if (!staff) {
+    const url = new URL(request.url);
+    throw redirect(`/login?redirectTo=${encodeURIComponent(url.pathname + url.search)}`);
+  }
+  if (!can(staff.role, permission)) {
+    throw new Response(JSON.stringify({ message: `Your role (${staff.role}) cannot do this. Ask an admin.` }), {
+      status: 403,
+      headers: { "content-type": "application/json" },
+    });
+  }
+  return staff;
+}
+
+export type LoginResult =
+  | { ok: true; staff: Staff; setCookie: string }
+  | { ok: false; reason: "invalid" | "locked"; message: string };
+
+async function recentFailures(db: Kysely<Database>, email: string): Promise<number> {
+  const row = await db
+    .selectFrom("login_attempts")
+    .select((eb) => eb.fn.countAll<number>().as("n"))
+    .where(sql<string>`lower(email)`, "=", email.toLowerCase())
+    .where("succeeded", "=", false)
+    .where("attempted_at", ">", new Date(Date.now() - LOCKOUT_MS))
+    .executeTakeFirstOrThrow();
+  return row.n;
+}
+
+/**
+ * Checks a password. After MAX_FAILED_LOGINS failures for one email within LOCKOUT_MS the
+ * email is locked for LOCKOUT_MS, whether or not a staff member has it (so the answer does
+ * not reveal which emails exist). A successful login always starts a new session.
+ */
+export async function login(request: Request, email: string, password: string, db: Kysely<Database> = getDb()): Promise<LoginResult> {
+  const ip = clientIp(request);
+  const lockedMessage = "Too many failed attempts. Wait 15 minutes or ask an admin to unlock the account.";
+  if ((await recentFailures(db, email)) >= MAX_FAILED_LOGINS) {
+    return { ok: false, reason: "locked", message: lockedMessage };
+  }
+  const user = await findStaffByEmail(db, email);
+  const valid = user !== undefined && user.disabled_at === null && (await verifyPassword(user.password_hash, password));
+  await db.insertInto("login_attempts").values({ email, ip, succeeded: valid }).execute();
+  if (!valid || !user) {
+    if (user) await recordAudit(db, { id: user.id, label: user.email, ip }, { action: "auth.login_failed", targetType: "staff", targetId: user.id });
+    return { ok: false, reason: "invalid", message: "Email or password is incorrect." };
+  }
+  const token = randomBytes(32).toString("base64url");
+  await db.transaction().execute(async (trx) => {
+    await trx
+      .insertInto("staff_sessions")
+      .values({
+        id: sha256(token),
+        staff_id: user.id,
+        expires_at: new Date(Date.now() + SESSION_TTL_MS),
+        ip,
+        user_agent: request.headers.get("user-agent")?.slice(0, 300) ?? null,
+      })
+      .execute();
+    // A session id that was set before login (fixation) is dropped.
+    const previous = readCookie(request, SESSION_COOKIE);
+    if (previous) await trx.deleteFrom("staff_sessions").where("id", "=", sha256(previous)).execute();
+    await recordAudit(trx, { id: user.id, label: user.email, ip }, { action: "auth.login", targetType: "staff", targetId: user.id });
+  });
+  return {
+    ok: true,
+    staff: { id: user.id, email: user.email, name: user.name, role: user.role, timezone: user.timezone },
+    setCookie: sessionCookie(request, token, SESSION_TTL_MS / 1000),
+  };
+}
+
+export async function logout(request: Request, db: Kysely<Database> = getDb()): Promise<string> {
+  const token = readCookie(request, SESSION_COOKIE);
+  if (token) {
+    const staff = await getStaff(request, db);
+    await db.deleteFrom("staff_sessions").where("id", "=", sha256(token)).execute();
+    if (staff) await recordAudit(db, actorOf(staff, request), { action: "auth.logout", targetType: "staff", targetId: staff.id });
+  }
+  return sessionCookie(request, "", 0);
+}
+
+/** Stores an API key (hashed: keys are high-entropy, so sha256 suffices and keeps checks fast). */
+export async function registerApiKey(db: Kysely<Database>, name: string, scope: ApiKeyScope, key: string): Promise<void> {
+  await db
+    .insertInto("api_keys")
+    .values({ name, scope, key_hash: sha256(key) })
+    .onConflict((oc) => oc.column("key_hash").doUpdateSet({ name, scope, revoked_at: null }))
+    .execute();
+}
+
+function bearerToken(request: Request): string | null {
+  const header = request.headers.get("authorization");
+  const match = header?.match(/^Bearer\s+(\S+)$/i);
+  return match?.[1] ?? null;
+}
+
+export type ApiCaller = { kind: "key"; scope: ApiKeyScope; actor: Actor } | { kind: "staff"; staff: Staff; actor: Actor };
+
+/**
+ * /api/v1 access: a bearer key of exactly this scope, or (where a permission is given) a
+ * staff session that has it. Throws a JSON 401/403 Response otherwise.
+ */
+export async function requireApiAccess(request: Request, scope: ApiKeyScope, staffPermission?: Permission): Promise<ApiCaller> {
+  const db = getDb();
+  const token = bearerToken(request);
+  if (token) {
+    const key = await db
+      .selectFrom("api_keys")
+      .select(["id", "name", "scope"])
+      .where("key_hash", "=", sha256(token))
+      .where("revoked_at", "is", null)
+      .executeTakeFirst();
+    if (!key) throw jsonError(401, "invalid API key", {}, { "www-authenticate": "Bearer" });
+    if (key.scope !== scope) throw jsonError(403, `this API key is for ${key.scope}, not ${scope}`);
+    return { kind: "key", scope, actor: { id: null, label: `api-key:${key.name}`, ip: clientIp(request) } };
+  }
+  if (staffPermission) {
+    const staff = await getStaff(request, db);
+    if (staff) {
+      if (!can(staff.role, staffPermission)) throw jsonError(403, `role ${staff.role} cannot do this`);
+      return { kind: "staff", staff, actor: actorOf(staff, request) };
+    }
+  }
+  throw jsonError(401, "missing credentials: send Authorization: Bearer <key>", {}, { "www-authenticate": "Bearer" });
+}

@@ -1,0 +1,44 @@
+import { data } from "@remix-run/node";
+
+/**
+ * Turns a broken precondition into an HTTP answer (Epic Stack's invariantResponse).
+ * The message is shown to the user, so it says what to do, never how the code failed.
+ */
+export function invariantResponse(condition: unknown, message: string, init: { status: number } = { status: 400 }): asserts condition {
+  if (!condition) throw data({ message }, init);
+}
+
+export function jsonError(status: number, message: string, extra: Record<string, unknown> = {}, headers: HeadersInit = {}): Response {
+  return Response.json({ error: message, ...extra }, { status, headers });
+}
+
+export function clientIp(request: Request): string | null {
+  return request.headers.get("x-tokenboard-client-ip");
+}
+
+export class PayloadTooLargeError extends Error {
+  constructor(readonly limit: number) {
+    super(`request body is larger than ${limit} bytes`);
+  }
+}
+
+/** Reads a request body up to `limit` bytes; a larger one is refused before it is all in memory. */
+export async function readBodyText(request: Request, limit: number): Promise<string> {
+  const declared = Number(request.headers.get("content-length") ?? "0");
+  if (declared > limit) throw new PayloadTooLargeError(limit);
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw new PayloadTooLargeError(limit);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}

