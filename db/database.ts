@@ -10,6 +10,8 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value) => {
   return n;
 });
 pg.types.setTypeParser(pg.types.builtins.NUMERIC, (value) => Number(value));
+// A date is a calendar day, not an instant: keep it as YYYY-MM-DD so no zone shifts it.
+pg.types.setTypeParser(pg.types.builtins.DATE, (value) => value);
 
 /** tokenboard's own tables first, then the adopted app's. */
 export const SEARCH_PATH = "tokenboard,public";

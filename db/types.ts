@@ -162,6 +162,30 @@ export interface SettingsTable {
   updated_at: DefaultedTimestamp;
 }
 
+export type OutlierStatus = "open" | "acknowledged";
+
+export interface OutlierFlagsTable {
+  id: Generated<number>;
+  rule: string;
+  dedupe_key: string;
+  action_type: string | null;
+  route: string | null;
+  user_id: string | null;
+  usage_id: string | null;
+  day: ColumnType<string | null, string | null | undefined, string | null>;
+  observed: Numeric | null;
+  expected_low: Numeric | null;
+  expected_high: Numeric | null;
+  message: string;
+  details: Json;
+  occurred_at: Timestamp;
+  detected_at: DefaultedTimestamp;
+  status: Generated<OutlierStatus>;
+  acknowledged_by: string | null;
+  acknowledged_at: Timestamp | null;
+  ack_note: string | null;
+}
+
 /**
  * Every table tokenboard reads or writes. Seed-app tables live in `public`, tokenboard's in
  * `tokenboard`; the connection's search_path makes both reachable unqualified.
@@ -180,6 +204,7 @@ export interface Database {
   token_balances: TokenBalancesTable;
   ledger_entries: LedgerEntriesTable;
   settings: SettingsTable;
+  outlier_flags: OutlierFlagsTable;
 }
 
 export type TokenUsageRow = Selectable<TokenUsageTable>;

@@ -2,10 +2,12 @@ import type { Migration } from "kysely/migration";
 import * as m0001 from "./0001_seed_app_tables";
 import * as m0002 from "./0002_usage_extensions";
 import * as m0003 from "./0003_tokenboard_core";
+import * as m0004 from "./0004_outlier_flags";
 
 /** Migrations in order. Static imports so that the server bundle, tsx and vitest all see the same list. */
 export const migrations: Record<string, Migration> = {
   "0001_seed_app_tables": m0001,
   "0002_usage_extensions": m0002,
   "0003_tokenboard_core": m0003,
+  "0004_outlier_flags": m0004,
 };
