@@ -5,6 +5,9 @@ import tsconfigPaths from "vite-tsconfig-paths";
 export default defineConfig({
   plugins: [tsconfigPaths()],
   test: {
+    // Two cores: two test files at a time, each with its own database.
+    maxWorkers: 2,
+    minWorkers: 1,
     projects: [
       {
         plugins: [tsconfigPaths()],
@@ -20,7 +23,6 @@ export default defineConfig({
           testTimeout: 60_000,
           hookTimeout: 120_000,
           pool: "forks",
-          poolOptions: { forks: { maxForks: 2, minForks: 1 } },
         },
       },
     ],
