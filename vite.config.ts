@@ -11,6 +11,8 @@ declare module "@remix-run/node" {
 export default defineConfig({
   plugins: [
     remix({
+      // Parallel e2e runs (one per developer) each build into their own folder.
+      buildDirectory: process.env.TOKENBOARD_BUILD_DIR ?? "build",
       future: {
         v3_fetcherPersist: true,
         v3_relativeSplatPath: true,

@@ -84,10 +84,11 @@ async function main() {
       build: () => viteServer.ssrLoadModule("virtual:remix/server-build") as Promise<ServerBuild>,
     });
   } else {
-    const buildPath = path.resolve("build/server/index.js");
+    const buildDir = process.env.TOKENBOARD_BUILD_DIR ?? "build";
+    const buildPath = path.resolve(buildDir, "server/index.js");
     if (!fs.existsSync(buildPath)) throw new Error("no build found: run `npm run build` first (npm start does it for you)");
     const build = (await import(buildPath)) as ServerBuild;
-    app = createApp({ mode: "production", build, clientDir: path.resolve("build/client") });
+    app = createApp({ mode: "production", build, clientDir: path.resolve(buildDir, "client") });
   }
   server = app.listen(env.PORT, env.HOST, () => {
     log(`serving on http://localhost:${env.PORT}`);

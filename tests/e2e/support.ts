@@ -1,0 +1,44 @@
+import fs from "node:fs";
+import path from "node:path";
+import { expect, type Page } from "@playwright/test";
+import pg from "pg";
+import type { StaffRole } from "../../db/types";
+
+export const ADMIN = { email: "admin@e2e.test", password: "e2e-admin-password" };
+export const INGEST_KEY = "e2e-ingest-key-0123456789";
+export const LEDGER_KEY = "e2e-ledger-key-0123456789";
+const DATA_DIR = process.env.E2E_DATA_DIR ?? ".data-e2e";
+
+/** Demo accounts of the e2e server: the admin from the environment, the others from demo-accounts.json. */
+export function credentials(role: StaffRole): { email: string; password: string } {
+  if (role === "admin") return ADMIN;
+  const accounts = JSON.parse(fs.readFileSync(path.join(DATA_DIR, "demo-accounts.json"), "utf8")) as { role: string; email: string; password: string }[];
+  const account = accounts.find((a) => a.role === role);
+  if (!account) throw new Error(`no demo ${role} account in ${DATA_DIR}/demo-accounts.json`);
+  return account;
+}
+
+export async function loginAs(page: Page, role: StaffRole, redirectTo = "/"): Promise<void> {
+  const { email, password } = credentials(role);
+  await page.goto(`/login?redirectTo=${encodeURIComponent(redirectTo)}`);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await expect(page).not.toHaveURL(/\/login/);
+}
+
+/** A direct connection to the e2e server's embedded database, to compare pages with SQL. */
+export async function withE2eDatabase<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const lines = fs.readFileSync(path.join(DATA_DIR, "pg", "postmaster.pid"), "utf8").split("\n");
+  const client = new pg.Client({ connectionString: `postgres://postgres:tokenboard@127.0.0.1:${lines[3]}/tokenboard`, options: "-c search_path=tokenboard,public" });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+export function screenshotPath(name: string): string {
+  return path.join("docs", "screenshots", `${name}.png`);
+}
