@@ -33,14 +33,15 @@ async function main() {
   }
 
   const { db } = createDb(process.env.DATABASE_URL as string, 4);
-  let jobs: JobRunner | undefined;
-  let server: Server | undefined;
+  // Filled in as start-up proceeds; shutdown stops whatever has started.
+  const running: { jobs?: JobRunner; server?: Server } = {};
   let shuttingDown = false;
   const shutdown = async (signal: string) => {
     if (shuttingDown) return;
     shuttingDown = true;
     log(`${signal}: stopping`);
-    await jobs?.stop();
+    await running.jobs?.stop();
+    const server = running.server;
     await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     server?.closeAllConnections?.();
     await db.destroy().catch(() => undefined);
@@ -72,7 +73,7 @@ async function main() {
     for (const account of accounts) log(`demo ${account.role.padEnd(7)} login: ${account.email} / ${account.password}`);
   }
 
-  if (env.TOKENBOARD_JOBS === "on") jobs = startJobs(process.env.DATABASE_URL as string, log);
+  if (env.TOKENBOARD_JOBS === "on") running.jobs = startJobs(process.env.DATABASE_URL as string, log);
 
   let app;
   if (dev) {
@@ -90,7 +91,7 @@ async function main() {
     const build = (await import(buildPath)) as ServerBuild;
     app = createApp({ mode: "production", build, clientDir: path.resolve(buildDir, "client") });
   }
-  server = app.listen(env.PORT, env.HOST, () => {
+  running.server = app.listen(env.PORT, env.HOST, () => {
     log(`serving on http://localhost:${env.PORT}`);
   });
 }
