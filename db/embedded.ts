@@ -21,7 +21,10 @@ export interface EmbeddedOptions {
   port?: number;
   /** Throwaway clusters (tests, bench) trade durability for speed. */
   durability?: "full" | "none";
+  /** PostgreSQL's own output (noisy; off by default). */
   log?: (line: string) => void;
+  /** What tokenboard itself has to say: stale-lock recovery and the like. */
+  notice?: (line: string) => void;
 }
 
 const USER = "postgres";
@@ -95,7 +98,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedD
     // A half-initialised directory from an interrupted first run cannot be reused.
     fs.rmSync(pgDir, { recursive: true, force: true });
   } else {
-    await recoverStaleLock(pgDir, log);
+    await recoverStaleLock(pgDir, options.notice ?? log);
   }
   fs.mkdirSync(path.dirname(pgDir), { recursive: true });
   const port = options.port ?? (await freePort());

@@ -25,7 +25,7 @@ async function main() {
   const demo = env.DATABASE_URL === undefined;
   if (demo) {
     const started = Date.now();
-    embedded = await startEmbedded({ dataDir: path.join(env.TOKENBOARD_DATA_DIR, "pg") });
+    embedded = await startEmbedded({ dataDir: path.join(env.TOKENBOARD_DATA_DIR, "pg"), notice: log });
     process.env.DATABASE_URL = embedded.url("tokenboard");
     log(`embedded PostgreSQL ${embedded.created ? "created" : "reused"} in ${env.TOKENBOARD_DATA_DIR}/pg on port ${embedded.port} (${Date.now() - started} ms)`);
   } else {
