@@ -1,0 +1,52 @@
+/**
+ * What every outlier rule produces. A rule module is pure: it receives a candidate (numbers the
+ * detection job's SQL computed) and decides whether it is an outlier and how to say so.
+ */
+export const RULE_NAMES = [
+  "out_of_range",
+  "override_mismatch",
+  "unexpected_route",
+  "unregistered_type",
+  "user_spike",
+  "failure_spike",
+] as const;
+
+export type RuleName = (typeof RULE_NAMES)[number];
+
+export interface Finding {
+  rule: RuleName;
+  /** Same finding, same key: re-runs update it instead of adding a second flag. */
+  dedupeKey: string;
+  actionType: string | null;
+  route: string | null;
+  userId: string | null;
+  usageId: string | null;
+  /** UTC calendar day (YYYY-MM-DD) for daily rules; the call's UTC day for per-call rules. */
+  day: string;
+  observed: number;
+  expectedLow: number | null;
+  expectedHigh: number | null;
+  message: string;
+  details: Record<string, number | string | boolean | null>;
+  occurredAt: Date;
+}
+
+/** The UTC calendar day of an instant: daily rules bucket by UTC days. */
+export function utcDay(instant: Date): string {
+  return instant.toISOString().slice(0, 10);
+}
+
+const integer = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+
+export function fmt(n: number): string {
+  return integer.format(n);
+}
+
+/** A ratio for a message, e.g. 2.4× or 0.08×; two significant digits are enough to read. */
+export function times(ratio: number): string {
+  return `${Number(ratio.toPrecision(2))}×`;
+}
+
+export function percent(ratio: number, digits = 1): string {
+  return `${(ratio * 100).toFixed(digits)}%`;
+}

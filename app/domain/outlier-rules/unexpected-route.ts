@@ -1,0 +1,41 @@
+/**
+ * Rule unexpected_route: a registered action type produced by a route the registry does not
+ * list for it. One flag per type × route × UTC day (a misrouted endpoint produces thousands of
+ * calls; one flag per call would bury every other finding). Rows without a route (the seed
+ * app's older rows) cannot be judged and are skipped by the job; unregistered types are the
+ * unregistered_type rule's.
+ */
+import { getActionType } from "../action-types";
+import { fmt, type Finding } from "./types";
+
+export const RULE = "unexpected_route" as const;
+
+export interface UnexpectedRouteCandidate {
+  actionType: string;
+  route: string;
+  day: string;
+  calls: number;
+  tokens: number;
+  users: number;
+  firstAt: Date;
+}
+
+export function evaluateUnexpectedRoute(c: UnexpectedRouteCandidate): Finding | null {
+  const definition = getActionType(c.actionType);
+  if (!definition || definition.routes.includes(c.route)) return null;
+  return {
+    rule: RULE,
+    dedupeKey: `${RULE}:${c.actionType}:${c.route}:${c.day}`,
+    actionType: c.actionType,
+    route: c.route,
+    userId: null,
+    usageId: null,
+    day: c.day,
+    observed: c.calls,
+    expectedLow: null,
+    expectedHigh: null,
+    message: `${c.actionType} came from ${c.route}, which the registry does not list for it (expected ${definition.routes.join(" or ")}): ${fmt(c.calls)} calls, ${fmt(c.tokens)} tokens, ${fmt(c.users)} users on ${c.day} (UTC)`,
+    details: { calls: c.calls, tokens: c.tokens, users: c.users, expectedRoutes: definition.routes.join(", ") },
+    occurredAt: c.firstAt,
+  };
+}

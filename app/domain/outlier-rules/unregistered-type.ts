@@ -1,0 +1,37 @@
+/**
+ * Rule unregistered_type: rows whose action type the registry does not know (an adopted
+ * database may hold them, e.g. vibrational_analysis). One flag per type × UTC day with the
+ * count, so the page shows how much is affected without one flag per row.
+ */
+import { ACTION_TYPE_NAMES, isRegisteredActionType } from "../action-types";
+import { fmt, type Finding } from "./types";
+
+export const RULE = "unregistered_type" as const;
+
+export interface UnregisteredTypeCandidate {
+  actionType: string;
+  day: string;
+  calls: number;
+  tokens: number;
+  users: number;
+  firstAt: Date;
+}
+
+export function evaluateUnregisteredType(c: UnregisteredTypeCandidate): Finding | null {
+  if (isRegisteredActionType(c.actionType)) return null;
+  return {
+    rule: RULE,
+    dedupeKey: `${RULE}:${c.actionType}:${c.day}`,
+    actionType: c.actionType,
+    route: null,
+    userId: null,
+    usageId: null,
+    day: c.day,
+    observed: c.calls,
+    expectedLow: null,
+    expectedHigh: null,
+    message: `unregistered action type ${c.actionType}: ${fmt(c.calls)} calls, ${fmt(c.tokens)} tokens, ${fmt(c.users)} users on ${c.day} (UTC); the registry has ${ACTION_TYPE_NAMES.length} types`,
+    details: { calls: c.calls, tokens: c.tokens, users: c.users },
+    occurredAt: c.firstAt,
+  };
+}
