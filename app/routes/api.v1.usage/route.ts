@@ -1,7 +1,99 @@
+/**
+ * POST /api/v1/usage — apps report AI calls here (see the Contract in the README).
+ * Every answer, success or not, has the shape {accepted, duplicates, errors[, message]}, so a
+ * client reads one format; a batch is stored whole or not at all.
+ */
 import type { ActionFunctionArgs } from "@remix-run/node";
 import { requireApiAccess } from "~/lib/auth.server";
+import { PayloadTooLargeError, readBodyText } from "~/lib/http.server";
+import { parseUsageBatch, type BatchError } from "~/domain/usage-event";
+import { getDb } from "~/lib/db.server";
+import { insertUsageEvents, isDatabaseUnavailable } from "~/models/usage-ingest.server";
+
+/** 1000 events with ordinary metadata stay far below this; larger bodies are refused unread. */
+export const MAX_BODY_BYTES = 2 * 1024 * 1024;
+const RETRY_AFTER_SECONDS = "5";
+
+interface IngestAnswer {
+  accepted: number;
+  duplicates: number;
+  errors: BatchError[];
+  message?: string;
+}
+
+function answer(status: number, body: Partial<IngestAnswer>, headers: HeadersInit = {}): Response {
+  const full: IngestAnswer = { accepted: 0, duplicates: 0, errors: [], ...body };
+  return Response.json(full, { status, headers });
+}
+
+function refusal(status: number, message: string, headers: HeadersInit = {}): Response {
+  return answer(status, { message }, headers);
+}
+
+/** A JSON content type: application/json, optionally with parameters, or a +json subtype. */
+function isJsonContentType(header: string | null): boolean {
+  const type = header?.split(";")[0]?.trim().toLowerCase() ?? "";
+  return type === "application/json" || /^application\/[\w.+-]+\+json$/.test(type);
+}
+
+/** The auth helper answers {error}; the ingest API keeps its own shape for every status. */
+async function reshapeAuthRefusal(response: Response): Promise<Response> {
+  const body = (await response.json().catch(() => ({}))) as { error?: string; message?: string };
+  const headers: Record<string, string> = {};
+  const challenge = response.headers.get("www-authenticate");
+  if (challenge) headers["www-authenticate"] = challenge;
+  return refusal(response.status, body.error ?? body.message ?? "not allowed", headers);
+}
+
+// Nothing is read on GET, so a wrong method is answered before asking for credentials.
+export function loader() {
+  return refusal(405, "use POST with a JSON body {\"events\":[…]}", { allow: "POST" });
+}
+
+async function ingest(request: Request): Promise<Response> {
+  if (request.method !== "POST") return loader();
+  try {
+    await requireApiAccess(request, "ingest");
+  } catch (thrown) {
+    if (thrown instanceof Response) return reshapeAuthRefusal(thrown);
+    throw thrown;
+  }
+  if (!isJsonContentType(request.headers.get("content-type"))) {
+    return refusal(415, "content-type must be application/json");
+  }
+  let text: string;
+  try {
+    text = await readBodyText(request, MAX_BODY_BYTES);
+  } catch (error) {
+    if (error instanceof PayloadTooLargeError) {
+      return refusal(413, `body is larger than ${MAX_BODY_BYTES} bytes; send at most 1000 events per request`);
+    }
+    throw error;
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return refusal(400, "body is not valid JSON");
+  }
+  const batch = parseUsageBatch(body);
+  if (batch.kind === "malformed") return refusal(400, batch.message);
+  if (batch.kind === "invalid") {
+    return answer(422, { errors: batch.errors, message: `${batch.errors.length} error(s); nothing was stored` });
+  }
+  const counts = await insertUsageEvents(getDb(), batch.events);
+  return answer(200, counts);
+}
 
 export async function action({ request }: ActionFunctionArgs) {
-  await requireApiAccess(request, "ingest");
-  return Response.json({ error: "not built yet" }, { status: 501 });
+  try {
+    return await ingest(request);
+  } catch (error) {
+    if (isDatabaseUnavailable(error)) {
+      return refusal(503, "the database is unavailable; nothing was stored, retry later", { "retry-after": RETRY_AFTER_SECONDS });
+    }
+    // The cause goes to the server log; the caller learns only that nothing was stored.
+    console.error("POST /api/v1/usage failed:", error);
+    return refusal(500, "the batch could not be stored; nothing was stored");
+  }
 }
