@@ -5,6 +5,7 @@
 import { createDb } from "../db/database";
 import type { Kysely } from "kysely";
 import type { Database } from "../db/types";
+import { expireDueGrants } from "../app/models/ledger.server";
 
 export interface Job {
   name: string;
@@ -16,7 +17,10 @@ export interface JobRunner {
   stop: () => Promise<void>;
 }
 
-export const JOBS: Job[] = [];
+export const JOBS: Job[] = [
+  // Removes what is left of grants whose expiry passed (adjustments also do it for their user).
+  { name: "ledger-expire-grants", intervalMs: 60_000, run: async (db) => { const users = await expireDueGrants(db); return users ? `expired grants of ${users} users` : undefined; } },
+];
 
 export function startJobs(databaseUrl: string, log: (line: string) => void, jobs: Job[] = JOBS): JobRunner {
   const { db } = createDb(databaseUrl, 2);

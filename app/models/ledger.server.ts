@@ -1,0 +1,263 @@
+/**
+ * The token ledger. Every balance change is one transaction that locks the user's balance
+ * row, writes one ledger entry with the balance after it, updates the balance and appends
+ * the audit row. Rules (consumption order, limits) live in app/domain/ledger.ts.
+ */
+import { sql, type Kysely, type Transaction } from "kysely";
+import type { Database, LedgerEntry, LedgerKind } from "../../db/types";
+import { initialRemaining, insufficientMessage, planDebit, type OpenGrant } from "../domain/ledger";
+import { recordAudit, SYSTEM_ACTOR, type Actor } from "./audit.server";
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+export interface AdjustmentInput {
+  userId: string;
+  kind: "grant" | "deduct" | "purchase";
+  /** Positive; the kind gives the sign. */
+  amount: number;
+  reason: string | null;
+  idempotencyKey: string;
+  /** Only for grants: when what is left of this grant expires. */
+  expiresAt?: Date | null;
+  /** Admin only (checked by the caller): allow the balance below zero. */
+  force?: boolean;
+}
+
+export type AdjustmentOutcome =
+  | { status: "applied" | "replay"; entry: LedgerEntry; balance: number }
+  | { status: "insufficient"; balance: number; message: string }
+  | { status: "key_conflict"; message: string };
+
+const UNIQUE_VIOLATION = "23505";
+
+function isUniqueViolation(error: unknown, constraint: string): boolean {
+  const e = error as { code?: string; constraint?: string };
+  return e?.code === UNIQUE_VIOLATION && e.constraint === constraint;
+}
+
+/** Serializes every write of one user: the balance row is the lock. Returns the current balance. */
+async function lockBalance(trx: Transaction<Database>, userId: string): Promise<number> {
+  await trx.insertInto("token_balances").values({ user_id: userId, balance: 0 }).onConflict((oc) => oc.column("user_id").doNothing()).execute();
+  const row = await trx.selectFrom("token_balances").select("balance").where("user_id", "=", userId).forUpdate().executeTakeFirstOrThrow();
+  return row.balance;
+}
+
+async function openGrants(trx: Transaction<Database>, userId: string): Promise<(OpenGrant & { due: boolean })[]> {
+  const rows = await trx
+    .selectFrom("ledger_entries")
+    .select(["id", "remaining", "expires_at", sql<boolean>`expires_at <= now()`.as("due")])
+    .where("user_id", "=", userId)
+    .where("remaining", ">", 0)
+    .orderBy("expires_at")
+    .orderBy("id")
+    .execute();
+  return rows.map((r) => ({ id: r.id, remaining: r.remaining ?? 0, expiresAt: r.expires_at as Date, due: r.due }));
+}
+
+interface NewEntry {
+  userId: string;
+  kind: LedgerKind;
+  amount: number;
+  balanceAfter: number;
+  reason: string | null;
+  idempotencyKey: string;
+  expiresAt?: Date | null;
+  remaining?: number | null;
+  forced?: boolean;
+  usageId?: string | null;
+  expiredEntryId?: number | null;
+}
+
+/** Writes the entry, the new balance and the audit row (inside the caller's transaction). */
+async function writeEntry(trx: Transaction<Database>, actor: Actor, balanceBefore: number, e: NewEntry): Promise<LedgerEntry> {
+  const entry = await trx
+    .insertInto("ledger_entries")
+    .values({
+      user_id: e.userId,
+      kind: e.kind,
+      amount: e.amount,
+      balance_after: e.balanceAfter,
+      reason: e.reason,
+      actor_id: actor.id,
+      actor_label: actor.label,
+      idempotency_key: e.idempotencyKey,
+      expires_at: e.expiresAt ?? null,
+      remaining: e.remaining ?? null,
+      forced: e.forced ?? false,
+      usage_id: e.usageId ?? null,
+      expired_entry_id: e.expiredEntryId ?? null,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  await trx.updateTable("token_balances").set({ balance: e.balanceAfter, updated_at: sql`now()` }).where("user_id", "=", e.userId).execute();
+  await recordAudit(trx, actor, {
+    action: `ledger.${e.kind}`,
+    targetType: "user",
+    targetId: e.userId,
+    before: { balance: balanceBefore },
+    after: { balance: e.balanceAfter, entry_id: entry.id, amount: e.amount, ...(e.forced ? { forced: true } : {}) },
+    reason: e.reason,
+  });
+  return entry;
+}
+
+/** Expires what is left of the user's lapsed grants; returns the balance after. */
+async function expireLapsed(trx: Transaction<Database>, userId: string, balance: number, grants: (OpenGrant & { due: boolean })[]): Promise<number> {
+  let current = balance;
+  for (const grant of grants.filter((g) => g.due)) {
+    const after = current - grant.remaining;
+    await trx.updateTable("ledger_entries").set({ remaining: 0 }).where("id", "=", grant.id).execute();
+    await writeEntry(trx, SYSTEM_ACTOR, current, {
+      userId,
+      kind: "expiry",
+      amount: -grant.remaining,
+      balanceAfter: after,
+      reason: `grant #${grant.id} expired`,
+      idempotencyKey: `expiry:${grant.id}`,
+      expiredEntryId: grant.id,
+      // Only reachable after a forced deduction left debt that no later grant repaid.
+      forced: after < 0,
+    });
+    current = after;
+  }
+  return current;
+}
+
+async function consume(trx: Transaction<Database>, grants: OpenGrant[], amount: number): Promise<void> {
+  for (const { id, take } of planDebit(grants, amount)) {
+    await trx.updateTable("ledger_entries").set({ remaining: sql`remaining - ${take}` }).where("id", "=", id).execute();
+  }
+}
+
+async function findByKey(db: Db, key: string): Promise<LedgerEntry | undefined> {
+  return db.selectFrom("ledger_entries").selectAll().where("idempotency_key", "=", key).executeTakeFirst();
+}
+
+function replayOf(entry: LedgerEntry, input: AdjustmentInput): AdjustmentOutcome {
+  const sign = input.kind === "deduct" ? -1 : 1;
+  if (entry.user_id !== input.userId || entry.kind !== input.kind || entry.amount !== sign * input.amount) {
+    return { status: "key_conflict", message: "idempotency_key was already used for a different adjustment; send a new key for a new adjustment" };
+  }
+  return { status: "replay", entry, balance: entry.balance_after };
+}
+
+/**
+ * Grants or deducts tokens. A repeated idempotency key answers the first result and changes
+ * nothing, also when two requests with the same key race (the loser of the unique index
+ * reads the winner's entry).
+ */
+export async function adjustBalance(db: Kysely<Database>, actor: Actor, input: AdjustmentInput): Promise<AdjustmentOutcome> {
+  try {
+    return await db.transaction().execute(async (trx) => {
+      const locked = await lockBalance(trx, input.userId);
+      const existing = await findByKey(trx, input.idempotencyKey);
+      if (existing) return replayOf(existing, input);
+      const grants = await openGrants(trx, input.userId);
+      const balance = await expireLapsed(trx, input.userId, locked, grants);
+      const live = grants.filter((g) => !g.due);
+      if (input.kind === "deduct") {
+        const after = balance - input.amount;
+        // Expiries written above stay: they are due whatever this request does.
+        if (after < 0 && !input.force) return { status: "insufficient", balance, message: insufficientMessage(balance, input.amount) };
+        await consume(trx, live, input.amount);
+        const entry = await writeEntry(trx, actor, balance, {
+          userId: input.userId, kind: "deduct", amount: -input.amount, balanceAfter: after, reason: input.reason, idempotencyKey: input.idempotencyKey, forced: after < 0,
+        });
+        return { status: "applied", entry, balance: after };
+      }
+      const expiresAt = input.kind === "grant" ? (input.expiresAt ?? null) : null;
+      const after = balance + input.amount;
+      const entry = await writeEntry(trx, actor, balance, {
+        userId: input.userId, kind: input.kind, amount: input.amount, balanceAfter: after, reason: input.reason, idempotencyKey: input.idempotencyKey,
+        expiresAt, remaining: expiresAt ? initialRemaining(balance, live, input.amount) : null,
+      });
+      return { status: "applied", entry, balance: after };
+    });
+  } catch (error) {
+    if (isUniqueViolation(error, "ledger_entries_idempotency_key_key")) {
+      const first = await findByKey(db, input.idempotencyKey);
+      if (first) return replayOf(first, input);
+    }
+    throw error;
+  }
+}
+
+export async function getBalance(db: Db, userId: string): Promise<number> {
+  const row = await db.selectFrom("token_balances").select("balance").where("user_id", "=", userId).executeTakeFirst();
+  return row?.balance ?? 0;
+}
+
+export interface LedgerPage {
+  entries: LedgerEntry[];
+  total: number;
+}
+
+/** One user's ledger, newest first, offset-paginated (one user's ledger is small enough). */
+export async function listLedger(db: Db, userId: string, page: number, pageSize: number): Promise<LedgerPage> {
+  const [entries, count] = await Promise.all([
+    db.selectFrom("ledger_entries").selectAll().where("user_id", "=", userId).orderBy("id", "desc").limit(pageSize).offset((page - 1) * pageSize).execute(),
+    db.selectFrom("ledger_entries").select((eb) => eb.fn.countAll<number>().as("n")).where("user_id", "=", userId).executeTakeFirstOrThrow(),
+  ]);
+  return { entries, total: count.n };
+}
+
+/** Expires lapsed grants of every user, one transaction per user; returns how many users changed. */
+export async function expireDueGrants(db: Kysely<Database>, limit = 500): Promise<number> {
+  const users = await db
+    .selectFrom("ledger_entries")
+    .select("user_id")
+    .distinct()
+    .where("remaining", ">", 0)
+    .where("expires_at", "<=", sql<Date>`now()`)
+    .limit(limit)
+    .execute();
+  for (const { user_id } of users) {
+    await db.transaction().execute(async (trx) => {
+      const balance = await lockBalance(trx, user_id);
+      await expireLapsed(trx, user_id, balance, await openGrants(trx, user_id));
+    });
+  }
+  return users.length;
+}
+
+export interface UsageChargeResult {
+  charged: number;
+  shortfalls: number;
+}
+
+/**
+ * Charges usage rows of AI action types to the ledger, oldest first, once per row (usage_id
+ * is unique). The charge is the type's override where one exists, else tokens_used; failed
+ * calls and ledger-category types are not charged. A charge larger than the balance takes
+ * what is there and notes the shortfall in the reason, so the balance never goes negative
+ * without an admin.
+ */
+export async function chargeUsage(db: Kysely<Database>, aiTypes: readonly string[], since: Date, limit = 1_000): Promise<UsageChargeResult> {
+  const rows = await sql<{ id: string; user_id: string; action_type: string; charge: number }>`
+    SELECT u.id, u.user_id, u.action_type, COALESCE(o.token_value, u.tokens_used)::bigint AS charge
+    FROM token_usage u
+    LEFT JOIN ai_action_token_overrides o ON o.action_type = u.action_type
+    WHERE u.created_at >= ${since} AND u.success AND u.action_type = ANY(${[...aiTypes]}::text[])
+      AND NOT EXISTS (SELECT 1 FROM ledger_entries l WHERE l.usage_id = u.id)
+    ORDER BY u.created_at, u.id
+    LIMIT ${limit}`.execute(db);
+  const result: UsageChargeResult = { charged: 0, shortfalls: 0 };
+  for (const row of rows.rows) {
+    await db.transaction().execute(async (trx) => {
+      const locked = await lockBalance(trx, row.user_id);
+      if (await trx.selectFrom("ledger_entries").select("id").where("usage_id", "=", row.id).executeTakeFirst()) return;
+      const grants = await openGrants(trx, row.user_id);
+      const balance = await expireLapsed(trx, row.user_id, locked, grants);
+      const take = Math.min(row.charge, Math.max(0, balance));
+      await consume(trx, grants.filter((g) => !g.due), take);
+      const short = row.charge - take;
+      await writeEntry(trx, SYSTEM_ACTOR, balance, {
+        userId: row.user_id, kind: "usage", amount: -take, balanceAfter: balance - take, idempotencyKey: `usage:${row.id}`, usageId: row.id,
+        reason: short > 0 ? `${row.action_type}: charged ${take} of ${row.charge} tokens (balance exhausted)` : `${row.action_type}: ${row.charge} tokens`,
+      });
+      result.charged += 1;
+      if (short > 0) result.shortfalls += 1;
+    });
+  }
+  return result;
+}
