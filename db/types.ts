@@ -186,6 +186,69 @@ export interface OutlierFlagsTable {
   ack_note: string | null;
 }
 
+export interface UsageRollupQueueTable {
+  id: Generated<number>;
+  sign: number;
+  created_at: Timestamp;
+  user_id: string;
+  action_type: string;
+  route: string | null;
+  model_used: string;
+  success: boolean;
+  tokens_used: number;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  calculated_cost_cents: Numeric | null;
+  audio_seconds: Numeric | null;
+}
+
+interface UsageRollupMeasures {
+  action_type: string;
+  route: string | null;
+  model: string;
+  calls: number;
+  failures: number;
+  tokens: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_cents: Numeric;
+  below_range: number;
+  above_range: number;
+  max_tokens: number | null;
+}
+
+export interface UsageRollup15mTable extends UsageRollupMeasures {
+  bucket: Timestamp;
+}
+
+export interface UsageRollupDayTable extends UsageRollupMeasures {
+  day: string;
+}
+
+export interface UsageHist15mTable {
+  bucket: Timestamp;
+  action_type: string;
+  bin: number;
+  calls: number;
+}
+
+export interface UsageHistDayTable {
+  day: string;
+  action_type: string;
+  bin: number;
+  calls: number;
+}
+
+export interface UserUsageDayTable {
+  day: string;
+  user_id: string;
+  action_type: string;
+  calls: number;
+  failures: number;
+  tokens: number;
+  cost_cents: Numeric;
+}
+
 /**
  * Every table tokenboard reads or writes. Seed-app tables live in `public`, tokenboard's in
  * `tokenboard`; the connection's search_path makes both reachable unqualified.
@@ -205,6 +268,12 @@ export interface Database {
   ledger_entries: LedgerEntriesTable;
   settings: SettingsTable;
   outlier_flags: OutlierFlagsTable;
+  usage_rollup_queue: UsageRollupQueueTable;
+  usage_rollup_15m: UsageRollup15mTable;
+  usage_rollup_day: UsageRollupDayTable;
+  usage_hist_15m: UsageHist15mTable;
+  usage_hist_day: UsageHistDayTable;
+  user_usage_day: UserUsageDayTable;
 }
 
 export type TokenUsageRow = Selectable<TokenUsageTable>;

@@ -6,6 +6,7 @@ import { createDb } from "../db/database";
 import type { Kysely } from "kysely";
 import type { Database } from "../db/types";
 import { expireDueGrants } from "../app/models/ledger.server";
+import { rollupJob } from "../app/models/rollup.server";
 
 export interface Job {
   name: string;
@@ -18,6 +19,8 @@ export interface JobRunner {
 }
 
 export const JOBS: Job[] = [
+  // Keeps dashboard rollups current: consumes the queue the token_usage trigger fills.
+  { name: "usage-rollup", intervalMs: 5_000, run: rollupJob },
   // Removes what is left of grants whose expiry passed (adjustments also do it for their user).
   { name: "ledger-expire-grants", intervalMs: 60_000, run: async (db) => { const users = await expireDueGrants(db); return users ? `expired grants of ${users} users` : undefined; } },
 ];

@@ -1,0 +1,315 @@
+/**
+ * Incremental usage rollups: consuming the queue the token_usage trigger fills, the full
+ * rebuild, and the "facts" sources that pages read (rollups + the queue tail not consumed
+ * yet, so a page is exact at the moment it runs). Design and timezone method: docs/rollups.md.
+ */
+import { sql, type Kysely, type RawBuilder } from "kysely";
+import { DateTime } from "luxon";
+import type { Database } from "../../db/types";
+import { ACTION_TYPES } from "~/domain/action-types";
+import { BINS_PER_OCTAVE } from "~/domain/token-histogram";
+import { costCentsSql } from "./cost.server";
+
+/** Held by whoever writes rollups, so a rebuild and the job never interleave. */
+const ROLLUP_LOCK = 7_311_001;
+export const DEFAULT_BATCH = 50_000;
+
+/** SQL twin of binOf in app/domain/token-histogram.ts. */
+const tokenBinSql = sql<number>`CASE WHEN u.tokens_used <= 0 THEN 0 ELSE floor(ln(u.tokens_used::float8) * ${sql.lit(BINS_PER_OCTAVE)} / ln(2))::int + 1 END`;
+const bucketSql = sql`date_bin('15 minutes', u.created_at, timestamptz '2000-01-01 00:00:00+00')`;
+
+/** The registry's expected ranges as a relation, so below/above counts come from one source. */
+function expectedRangesSql(): RawBuilder<unknown> {
+  const rows = ACTION_TYPES.flatMap((t) => (t.expectedRange ? [sql`(${t.name}::text, ${t.expectedRange.min}::int, ${t.expectedRange.max}::int)`] : []));
+  return sql`(VALUES ${sql.join(rows)}) AS r(action_type, min_tokens, max_tokens)`;
+}
+
+/**
+ * One priced, classified line per source row. `source` yields rows shaped like the queue
+ * (sign, created_at, user_id, action_type, route, model_used, success, tokens_used, …).
+ */
+function pricedSql(source: RawBuilder<unknown>): RawBuilder<unknown> {
+  return sql`
+    SELECT u.sign, ${bucketSql} AS bucket, (u.created_at AT TIME ZONE 'UTC')::date AS day,
+           u.user_id, u.action_type, u.route, u.model_used AS model, u.success, u.tokens_used,
+           COALESCE(u.input_tokens, 0) AS input_tokens, COALESCE(u.output_tokens, 0) AS output_tokens,
+           ${costCentsSql} AS cost_cents, ${tokenBinSql} AS bin,
+           (u.tokens_used < r.min_tokens) AS below, (u.tokens_used > r.max_tokens) AS above
+    FROM (${source}) u
+    LEFT JOIN ai_model_pricing p ON p.model_name = u.model_used
+    LEFT JOIN ${expectedRangesSql()} ON r.action_type = u.action_type`;
+}
+
+const measureSums = sql`
+  sum(sign)::bigint AS calls,
+  COALESCE(sum(sign) FILTER (WHERE NOT success), 0)::bigint AS failures,
+  sum(sign * tokens_used)::bigint AS tokens,
+  sum(sign * input_tokens)::bigint AS input_tokens,
+  sum(sign * output_tokens)::bigint AS output_tokens,
+  sum(sign * cost_cents)::numeric AS cost_cents,
+  COALESCE(sum(sign) FILTER (WHERE below), 0)::bigint AS below_range,
+  COALESCE(sum(sign) FILTER (WHERE above), 0)::bigint AS above_range,
+  max(tokens_used) FILTER (WHERE sign > 0) AS max_tokens`;
+
+const reSums = sql`sum(calls)::bigint, sum(failures)::bigint, sum(tokens)::bigint, sum(input_tokens)::bigint, sum(output_tokens)::bigint,
+  sum(cost_cents), sum(below_range)::bigint, sum(above_range)::bigint, max(max_tokens)`;
+
+function addMeasures(table: string) {
+  const t = sql.raw(table);
+  return sql`calls = ${t}.calls + excluded.calls, failures = ${t}.failures + excluded.failures, tokens = ${t}.tokens + excluded.tokens,
+    input_tokens = ${t}.input_tokens + excluded.input_tokens, output_tokens = ${t}.output_tokens + excluded.output_tokens,
+    cost_cents = ${t}.cost_cents + excluded.cost_cents, below_range = ${t}.below_range + excluded.below_range,
+    above_range = ${t}.above_range + excluded.above_range, max_tokens = GREATEST(${t}.max_tokens, excluded.max_tokens)`;
+}
+
+/**
+ * One statement that reads `source` once and adds it into every rollup table. Being one
+ * statement, it is atomic with whatever produced `source` (the queue DELETE … RETURNING).
+ */
+function rollupStatement(source: RawBuilder<unknown>): RawBuilder<{ rows: number }> {
+  return sql<{ rows: number }>`
+    WITH src AS MATERIALIZED (${source}),
+    priced AS MATERIALIZED (${pricedSql(sql`SELECT * FROM src`)}),
+    fine AS MATERIALIZED (
+      SELECT bucket, action_type, route, model, bin, ${measureSums}
+      FROM priced GROUP BY bucket, action_type, route, model, bin
+    ),
+    r15 AS (
+      INSERT INTO tokenboard.usage_rollup_15m AS t (bucket, action_type, route, model, calls, failures, tokens, input_tokens, output_tokens, cost_cents, below_range, above_range, max_tokens)
+      SELECT bucket, action_type, route, model, ${reSums} FROM fine GROUP BY bucket, action_type, route, model
+      ON CONFLICT (bucket, action_type, route, model) DO UPDATE SET ${addMeasures("t")}
+    ),
+    rday AS (
+      INSERT INTO tokenboard.usage_rollup_day AS t (day, action_type, route, model, calls, failures, tokens, input_tokens, output_tokens, cost_cents, below_range, above_range, max_tokens)
+      SELECT (bucket AT TIME ZONE 'UTC')::date, action_type, route, model, ${reSums} FROM fine GROUP BY 1, action_type, route, model
+      ON CONFLICT (day, action_type, route, model) DO UPDATE SET ${addMeasures("t")}
+    ),
+    h15 AS (
+      INSERT INTO tokenboard.usage_hist_15m AS t (bucket, action_type, bin, calls)
+      SELECT bucket, action_type, bin, sum(calls) FROM fine GROUP BY bucket, action_type, bin
+      ON CONFLICT (bucket, action_type, bin) DO UPDATE SET calls = t.calls + excluded.calls
+    ),
+    hday AS (
+      INSERT INTO tokenboard.usage_hist_day AS t (day, action_type, bin, calls)
+      SELECT (bucket AT TIME ZONE 'UTC')::date, action_type, bin, sum(calls) FROM fine GROUP BY 1, action_type, bin
+      ON CONFLICT (day, action_type, bin) DO UPDATE SET calls = t.calls + excluded.calls
+    ),
+    uday AS (
+      INSERT INTO tokenboard.user_usage_day AS t (day, user_id, action_type, calls, failures, tokens, cost_cents)
+      SELECT day, user_id, action_type, sum(sign), COALESCE(sum(sign) FILTER (WHERE NOT success), 0), sum(sign * tokens_used), sum(sign * cost_cents)
+      FROM priced GROUP BY day, user_id, action_type
+      ON CONFLICT (day, user_id, action_type) DO UPDATE SET calls = t.calls + excluded.calls, failures = t.failures + excluded.failures,
+        tokens = t.tokens + excluded.tokens, cost_cents = t.cost_cents + excluded.cost_cents
+    )
+    SELECT count(*)::bigint AS rows FROM src`;
+}
+
+const QUEUE_COLUMNS = sql`sign, created_at, user_id, action_type, route, model_used, success, tokens_used, input_tokens, output_tokens, calculated_cost_cents, audio_seconds`;
+
+export interface RollupRun {
+  rows: number;
+  batches: number;
+  ms: number;
+  /** Another rollup (a rebuild) held the lock; nothing was done. */
+  skipped: boolean;
+}
+
+/** Consumes one batch of the queue in id order; 0 when empty, null when the lock is held elsewhere. */
+async function consumeBatch(db: Kysely<Database>, batchSize: number): Promise<number | null> {
+  return db.transaction().execute(async (trx) => {
+    const locked = await sql<{ ok: boolean }>`SELECT pg_try_advisory_xact_lock(${ROLLUP_LOCK}) AS ok`.execute(trx);
+    if (!locked.rows[0]?.ok) return null;
+    const source = sql`
+      DELETE FROM tokenboard.usage_rollup_queue
+      WHERE id IN (SELECT id FROM tokenboard.usage_rollup_queue ORDER BY id LIMIT ${batchSize} FOR UPDATE SKIP LOCKED)
+      RETURNING ${QUEUE_COLUMNS}`;
+    const result = await rollupStatement(source).execute(trx);
+    return Number(result.rows[0]?.rows ?? 0);
+  });
+}
+
+/** The job: consume the queue until it is empty (or `maxMs` has passed). */
+export async function runRollup(db: Kysely<Database>, options: { batchSize?: number; maxMs?: number } = {}): Promise<RollupRun> {
+  const started = Date.now();
+  const batchSize = options.batchSize ?? DEFAULT_BATCH;
+  let rows = 0;
+  let batches = 0;
+  for (;;) {
+    const consumed = await consumeBatch(db, batchSize);
+    if (consumed === null) return { rows, batches, ms: Date.now() - started, skipped: batches === 0 };
+    if (consumed === 0) break;
+    rows += consumed;
+    batches += 1;
+    if (consumed < batchSize || (options.maxMs !== undefined && Date.now() - started > options.maxMs)) break;
+  }
+  return { rows, batches, ms: Date.now() - started, skipped: false };
+}
+
+/**
+ * Rebuilds every rollup from token_usage. One REPEATABLE READ snapshot aggregates the table
+ * and deletes exactly the queue rows it can see: rows committed later stay queued and are
+ * consumed by the next run, so nothing is lost or counted twice while ingest goes on.
+ */
+export async function rebuildRollups(db: Kysely<Database>): Promise<{ rows: number; ms: number }> {
+  const started = Date.now();
+  return db.connection().execute(async (conn) => {
+    // Session lock taken before the snapshot: the snapshot then sees every finished job.
+    await sql`SELECT pg_advisory_lock(${ROLLUP_LOCK})`.execute(conn);
+    try {
+      const rows = await conn.transaction().setIsolationLevel("repeatable read").execute(async (trx) => {
+        for (const table of ["usage_rollup_15m", "usage_rollup_day", "usage_hist_15m", "usage_hist_day", "user_usage_day", "usage_rollup_queue"]) {
+          await sql`DELETE FROM ${sql.table(`tokenboard.${table}`)}`.execute(trx);
+        }
+        const source = sql`SELECT 1::smallint AS sign, created_at, user_id, action_type, route, model_used, success, tokens_used, input_tokens, output_tokens, calculated_cost_cents, audio_seconds FROM public.token_usage`;
+        const result = await rollupStatement(source).execute(trx);
+        return Number(result.rows[0]?.rows ?? 0);
+      });
+      return { rows, ms: Date.now() - started };
+    } finally {
+      await sql`SELECT pg_advisory_unlock(${ROLLUP_LOCK})`.execute(conn);
+    }
+  });
+}
+
+/** True when rollups are empty although token_usage has rows (an adopted or freshly loaded database). */
+export async function needsInitialBuild(db: Kysely<Database>): Promise<boolean> {
+  const result = await sql<{ needs: boolean }>`
+    SELECT NOT EXISTS (SELECT 1 FROM tokenboard.usage_rollup_day) AND EXISTS (SELECT 1 FROM public.token_usage)
+       AND NOT EXISTS (SELECT 1 FROM tokenboard.usage_rollup_queue) AS needs`.execute(db);
+  return result.rows[0]?.needs ?? false;
+}
+
+/** What the in-process job runs: the initial build when needed, else the incremental pass. */
+export async function rollupJob(db: Kysely<Database>): Promise<string | void> {
+  if (await needsInitialBuild(db)) {
+    const built = await rebuildRollups(db);
+    return `initial build: ${built.rows} rows`;
+  }
+  const run = await runRollup(db, { maxMs: 4_000 });
+  if (run.rows) return `${run.rows} rows in ${run.batches} batch(es)`;
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading: rollups for whole UTC days, 15-minute rollups for the partial days at the edges,
+// and the queue tail, all for one instant range [start, end).
+
+export interface InstantRange {
+  start: Date;
+  end: Date;
+}
+
+interface RangeSplit {
+  /** Whole UTC days inside the range, as dates (end exclusive); null when there are none. */
+  days: { from: string; to: string; fromInstant: Date; toInstant: Date } | null;
+  /** Instant spans read from 15-minute rollups. */
+  edges: { start: Date; end: Date }[];
+}
+
+export function splitRange(range: InstantRange, wholeDays = true): RangeSplit {
+  const first = DateTime.fromJSDate(range.start, { zone: "UTC" });
+  const firstFull = first.equals(first.startOf("day")) ? first : first.startOf("day").plus({ days: 1 });
+  const lastFull = DateTime.fromJSDate(range.end, { zone: "UTC" }).startOf("day");
+  if (!wholeDays || firstFull >= lastFull) return { days: null, edges: [{ start: range.start, end: range.end }] };
+  const edges = [
+    { start: range.start, end: firstFull.toJSDate() },
+    { start: lastFull.toJSDate(), end: range.end },
+  ].filter((e) => e.start < e.end);
+  return {
+    days: { from: firstFull.toISODate() as string, to: lastFull.toISODate() as string, fromInstant: firstFull.toJSDate(), toInstant: lastFull.toJSDate() },
+    edges,
+  };
+}
+
+function instantIn(column: RawBuilder<unknown>, spans: { start: Date; end: Date }[]): RawBuilder<unknown> {
+  if (!spans.length) return sql`false`;
+  return sql.join(spans.map((s) => sql`(${column} >= ${s.start} AND ${column} < ${s.end})`), sql` OR `);
+}
+
+/** True when the zone's local days are UTC days over the whole range (offset 0 throughout). */
+export function utcAligned(tz: string, range: InstantRange): boolean {
+  const DAY = 86_400_000;
+  for (let t = range.start.getTime(); t < range.end.getTime() + DAY; t += DAY) {
+    if (DateTime.fromMillis(Math.min(t, range.end.getTime()), { zone: tz }).offset !== 0) return false;
+  }
+  return true;
+}
+
+/**
+ * Usage measures by bucket × action_type × route × model for the range, exact: rollups plus
+ * the queue tail. `bucket` is a 15-minute bucket, or a UTC midnight for a whole-day row when
+ * `wholeDays` is on (use it off when grouping by local day in a zone that is not UTC).
+ */
+export function usageFacts(range: InstantRange, options: { wholeDays?: boolean } = {}): RawBuilder<unknown> {
+  const split = splitRange(range, options.wholeDays ?? true);
+  const dayPart = split.days
+    ? sql`SELECT (day::timestamp AT TIME ZONE 'UTC') AS bucket, action_type, route, model, calls, failures, tokens, input_tokens, output_tokens, cost_cents, below_range, above_range, max_tokens
+          FROM tokenboard.usage_rollup_day WHERE day >= ${split.days.from}::date AND day < ${split.days.to}::date
+          UNION ALL `
+    : sql``;
+  return sql`
+    ${dayPart}
+    SELECT bucket, action_type, route, model, calls, failures, tokens, input_tokens, output_tokens, cost_cents, below_range, above_range, max_tokens
+    FROM tokenboard.usage_rollup_15m WHERE ${instantIn(sql`bucket`, split.edges)}
+    UNION ALL
+    SELECT bucket, action_type, route, model, ${measureSums}
+    FROM (${pricedSql(sql`SELECT ${QUEUE_COLUMNS} FROM tokenboard.usage_rollup_queue WHERE created_at >= ${range.start} AND created_at < ${range.end}`)}) tail
+    GROUP BY bucket, action_type, route, model`;
+}
+
+/** Token histogram bins by action type for the range (rollups plus tail). */
+export function histogramFacts(range: InstantRange): RawBuilder<unknown> {
+  const split = splitRange(range);
+  const dayPart = split.days
+    ? sql`SELECT action_type, bin, calls FROM tokenboard.usage_hist_day WHERE day >= ${split.days.from}::date AND day < ${split.days.to}::date UNION ALL `
+    : sql``;
+  return sql`
+    ${dayPart}
+    SELECT action_type, bin, calls FROM tokenboard.usage_hist_15m WHERE ${instantIn(sql`bucket`, split.edges)}
+    UNION ALL
+    SELECT action_type, bin, sign::bigint AS calls
+    FROM (${pricedSql(sql`SELECT ${QUEUE_COLUMNS} FROM tokenboard.usage_rollup_queue WHERE created_at >= ${range.start} AND created_at < ${range.end}`)}) tail`;
+}
+
+/**
+ * Per user and action type for the range: whole UTC days from user_usage_day (plus the queue
+ * tail of those days); the partial days at the edges from raw rows, which are exact and few.
+ * Columns: user_id, action_type, calls, failures, tokens, cost_cents.
+ */
+export function userFacts(range: InstantRange): RawBuilder<unknown> {
+  const split = splitRange(range);
+  const raw = sql`
+    SELECT u.user_id, u.action_type, 1::bigint AS calls, (NOT u.success)::int::bigint AS failures, u.tokens_used::bigint AS tokens, ${costCentsSql} AS cost_cents
+    FROM public.token_usage u LEFT JOIN ai_model_pricing p ON p.model_name = u.model_used
+    WHERE ${instantIn(sql`u.created_at`, split.edges)}`;
+  if (!split.days) return raw;
+  return sql`
+    SELECT user_id, action_type, calls, failures, tokens, cost_cents
+    FROM tokenboard.user_usage_day WHERE day >= ${split.days.from}::date AND day < ${split.days.to}::date
+    UNION ALL
+    SELECT user_id, action_type, sign::bigint, CASE WHEN success THEN 0 ELSE sign END::bigint, (sign * tokens_used)::bigint, sign * cost_cents
+    FROM (${pricedSql(sql`SELECT ${QUEUE_COLUMNS} FROM tokenboard.usage_rollup_queue WHERE created_at >= ${split.days.fromInstant} AND created_at < ${split.days.toInstant}`)}) tail
+    UNION ALL
+    ${raw}`;
+}
+
+export interface UserActionTotal {
+  user_id: string;
+  action_type: string;
+  calls: number;
+  tokens: number;
+  cost_cents: number;
+}
+
+/**
+ * Exact per (user, action type) totals for any instant range, e.g. a month in a zone from
+ * monthPeriod(): what monthly reports and exports need.
+ */
+export async function userActionTotals(db: Kysely<Database>, range: InstantRange): Promise<UserActionTotal[]> {
+  const result = await sql<UserActionTotal>`
+    SELECT user_id, action_type, sum(calls)::bigint AS calls, sum(tokens)::bigint AS tokens, COALESCE(sum(cost_cents), 0)::float8 AS cost_cents
+    FROM (${userFacts(range)}) f
+    GROUP BY user_id, action_type
+    HAVING sum(calls) <> 0
+    ORDER BY user_id, action_type`.execute(db);
+  return result.rows;
+}

@@ -1,0 +1,146 @@
+import { sql } from "kysely";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createDb } from "../../db/database";
+import { rebuildRollups, runRollup, usageFacts, userActionTotals, histogramFacts } from "../../app/models/rollup.server";
+import { costCentsSql } from "../../app/models/cost.server";
+import { createTestDatabase, type TestDatabase } from "../support/test-db";
+import { insertUsage, randomUsageRows, seededRandom } from "../support/usage-rows";
+
+let t: TestDatabase;
+beforeAll(async () => {
+  t = await createTestDatabase();
+  await t.db.insertInto("ai_model_pricing").values([
+    { model_name: "gpt-4o", input_price_per_1m: 2.5, output_price_per_1m: 10 },
+    { model_name: "gpt-4o-mini", input_price_per_1m: 0.15, output_price_per_1m: 0.6 },
+    { model_name: "dall-e-3", input_price_per_1m: 0, output_price_per_1m: 0, price_per_unit: 0.04, unit_type: "image" },
+  ]).execute();
+});
+afterAll(async () => t.drop());
+
+const FROM = new Date("2025-03-01T00:00:00Z");
+const TO = new Date("2025-04-01T00:00:00Z");
+const WHOLE = { start: FROM, end: TO };
+
+interface Totals {
+  calls: number;
+  tokens: number;
+  failures: number;
+  cost: number;
+}
+
+async function rawTotals(start: Date, end: Date): Promise<Totals> {
+  const r = await sql<Totals>`
+    SELECT count(*)::bigint AS calls, COALESCE(sum(u.tokens_used), 0)::bigint AS tokens,
+           count(*) FILTER (WHERE NOT u.success)::bigint AS failures, round(COALESCE(sum(${costCentsSql}), 0), 4)::float8 AS cost
+    FROM token_usage u LEFT JOIN ai_model_pricing p ON p.model_name = u.model_used
+    WHERE u.created_at >= ${start} AND u.created_at < ${end}`.execute(t.db);
+  return r.rows[0] as Totals;
+}
+
+async function rollupTotals(start: Date, end: Date): Promise<Totals> {
+  const r = await sql<Totals>`
+    SELECT COALESCE(sum(calls), 0)::bigint AS calls, COALESCE(sum(tokens), 0)::bigint AS tokens,
+           COALESCE(sum(failures), 0)::bigint AS failures, round(COALESCE(sum(cost_cents), 0), 4)::float8 AS cost
+    FROM (${usageFacts({ start, end })}) f`.execute(t.db);
+  return r.rows[0] as Totals;
+}
+
+async function queueLength(): Promise<number> {
+  const r = await sql<{ n: number }>`SELECT count(*)::bigint AS n FROM tokenboard.usage_rollup_queue`.execute(t.db);
+  return r.rows[0]?.n ?? -1;
+}
+
+const random = seededRandom(20250301);
+
+describe("incremental rollups", () => {
+  it("equal raw SQL totals before the job runs, thanks to the queue tail", async () => {
+    await insertUsage(t.db, randomUsageRows(random, 3_000, FROM, TO));
+    expect(await queueLength()).toBe(3_000);
+    expect(await rollupTotals(FROM, TO)).toEqual(await rawTotals(FROM, TO));
+  });
+
+  it("consume the whole queue and still equal raw totals, for odd sub-ranges too", async () => {
+    const run = await runRollup(t.db, { batchSize: 700 });
+    expect(run.rows).toBe(3_000);
+    expect(run.batches).toBe(5);
+    expect(await queueLength()).toBe(0);
+    expect(await rollupTotals(FROM, TO)).toEqual(await rawTotals(FROM, TO));
+    const start = new Date("2025-03-04T05:30:00Z");
+    const end = new Date("2025-03-19T18:45:00Z");
+    expect(await rollupTotals(start, end)).toEqual(await rawTotals(start, end));
+  });
+
+  it("count late rows (created days ago) once, and a re-run adds nothing", async () => {
+    await insertUsage(t.db, randomUsageRows(random, 400, new Date("2025-03-02T00:00:00Z"), new Date("2025-03-03T00:00:00Z")));
+    expect((await runRollup(t.db)).rows).toBe(400);
+    expect((await runRollup(t.db)).rows).toBe(0);
+    expect(await rollupTotals(FROM, TO)).toEqual(await rawTotals(FROM, TO));
+  });
+
+  it("follow updates and deletes of raw rows", async () => {
+    await sql`UPDATE token_usage SET tokens_used = tokens_used + 7, success = NOT success WHERE action_type = 'chat_conversation'`.execute(t.db);
+    await sql`DELETE FROM token_usage WHERE action_type = 'admin_grant' AND created_at < '2025-03-10'`.execute(t.db);
+    expect(await rollupTotals(FROM, TO)).toEqual(await rawTotals(FROM, TO));
+    await runRollup(t.db);
+    expect(await rollupTotals(FROM, TO)).toEqual(await rawTotals(FROM, TO));
+  });
+
+  it("stay exact while several connections insert during repeated job runs", async () => {
+    const writers = Array.from({ length: 4 }, (_, w) => {
+      const handle = createDb(t.url, 1);
+      const rnd = seededRandom(100 + w);
+      return (async () => {
+        for (let i = 0; i < 10; i++) await insertUsage(handle.db, randomUsageRows(rnd, 100, FROM, TO));
+        await handle.db.destroy();
+      })();
+    });
+    const jobs = (async () => {
+      for (let i = 0; i < 15; i++) await runRollup(t.db, { batchSize: 150 });
+    })();
+    const second = createDb(t.url, 2);
+    const concurrentJob = (async () => {
+      for (let i = 0; i < 15; i++) await runRollup(second.db, { batchSize: 150 });
+    })();
+    await Promise.all([...writers, jobs, concurrentJob]);
+    await second.db.destroy();
+    expect(await rollupTotals(FROM, TO)).toEqual(await rawTotals(FROM, TO));
+    await runRollup(t.db);
+    expect(await queueLength()).toBe(0);
+    expect(await rollupTotals(FROM, TO)).toEqual(await rawTotals(FROM, TO));
+  });
+
+  it("a rebuild during ingest neither loses nor doubles rows", async () => {
+    const writer = createDb(t.url, 1);
+    const rnd = seededRandom(7);
+    const ingest = (async () => {
+      for (let i = 0; i < 10; i++) await insertUsage(writer.db, randomUsageRows(rnd, 100, FROM, TO));
+    })();
+    await rebuildRollups(t.db);
+    await ingest;
+    await writer.db.destroy();
+    expect(await rollupTotals(FROM, TO)).toEqual(await rawTotals(FROM, TO));
+    await runRollup(t.db);
+    expect(await rollupTotals(FROM, TO)).toEqual(await rawTotals(FROM, TO));
+  });
+
+  it("per-user totals equal raw per-user totals for a range with partial days", async () => {
+    await insertUsage(t.db, randomUsageRows(random, 200, FROM, TO));
+    const range = { start: new Date("2025-03-05T18:30:00Z"), end: new Date("2025-03-20T18:30:00Z") };
+    const fromRollups = await userActionTotals(t.db, range);
+    const raw = await sql<{ user_id: string; action_type: string; calls: number; tokens: number }>`
+      SELECT user_id, action_type, count(*)::bigint AS calls, sum(tokens_used)::bigint AS tokens FROM token_usage
+      WHERE created_at >= ${range.start} AND created_at < ${range.end} GROUP BY 1, 2 ORDER BY 1, 2`.execute(t.db);
+    expect(fromRollups.map(({ user_id, action_type, calls, tokens }) => ({ user_id, action_type, calls, tokens }))).toEqual(raw.rows);
+  });
+
+  it("histograms count every call once and max is the raw max", async () => {
+    await runRollup(t.db);
+    const hist = await sql<{ calls: number }>`SELECT sum(calls)::bigint AS calls FROM (${histogramFacts(WHOLE)}) h`.execute(t.db);
+    const raw = await rawTotals(FROM, TO);
+    expect(hist.rows[0]?.calls).toBe(raw.calls);
+    const max = await sql<{ a: number; b: number }>`
+      SELECT (SELECT max(max_tokens) FROM (${usageFacts(WHOLE)}) f WHERE action_type = 'assessment_scoring') AS a,
+             (SELECT max(tokens_used) FROM token_usage WHERE action_type = 'assessment_scoring') AS b`.execute(t.db);
+    expect(max.rows[0]?.a).toBe(max.rows[0]?.b);
+  });
+});
