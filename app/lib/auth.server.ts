@@ -9,7 +9,7 @@ import type { ApiKeyScope, Database, StaffRole } from "../../db/types";
 import { can, type Permission } from "../domain/permissions";
 import { recordAudit, type Actor } from "../models/audit.server";
 import { findStaffByEmail } from "../models/staff.server";
-import { getDb } from "./db.server";
+import { databaseUnavailableResponse, getDb, isDatabaseUnavailable } from "./db.server";
 import { clientIp, jsonError } from "./http.server";
 import { verifyPassword } from "./password.server";
 
@@ -60,6 +60,16 @@ export function actorOf(staff: Staff, request?: Request): Actor {
 export async function getStaff(request: Request, db: Kysely<Database> = getDb()): Promise<Staff | null> {
   const token = readCookie(request, SESSION_COOKIE);
   if (!token) return null;
+  try {
+    return await findSessionStaff(db, token);
+  } catch (error) {
+    // Every loader and action starts here, so an unreachable database becomes a clear 503.
+    if (isDatabaseUnavailable(error)) throw databaseUnavailableResponse();
+    throw error;
+  }
+}
+
+async function findSessionStaff(db: Kysely<Database>, token: string): Promise<Staff | null> {
   const row = await db
     .selectFrom("staff_sessions as s")
     .innerJoin("staff_users as u", "u.id", "s.staff_id")
@@ -184,7 +194,11 @@ export async function requireApiAccess(request: Request, scope: ApiKeyScope, sta
       .select(["id", "name", "scope"])
       .where("key_hash", "=", sha256(token))
       .where("revoked_at", "is", null)
-      .executeTakeFirst();
+      .executeTakeFirst()
+      .catch((error: unknown) => {
+        if (isDatabaseUnavailable(error)) throw databaseUnavailableResponse(true);
+        throw error;
+      });
     if (!key) throw jsonError(401, "invalid API key", {}, { "www-authenticate": "Bearer" });
     if (key.scope !== scope) throw jsonError(403, `this API key is for ${key.scope}, not ${scope}`);
     return { kind: "key", scope, actor: { id: null, label: `api-key:${key.name}`, ip: clientIp(request) } };

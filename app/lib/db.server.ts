@@ -29,3 +29,25 @@ export async function closeDb(): Promise<void> {
   globalThis.__tokenboardDb = undefined;
   if (current) await current.db.destroy();
 }
+
+const UNAVAILABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "57P01", "57P02", "57P03", "53300", "08000", "08001", "08003", "08006"]);
+
+/** True for errors that mean "the database is not reachable right now" rather than a bug. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (!error || typeof error !== "object") return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === "string" && UNAVAILABLE_CODES.has(code)) return true;
+  const message = (error as { message?: unknown }).message;
+  return typeof message === "string" && /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED/i.test(message);
+}
+
+export const RETRY_AFTER_SECONDS = 5;
+
+/** A 503 answer that says what happened and when to retry; never the driver's error text. */
+export function databaseUnavailableResponse(json = false): Response {
+  const message = "The database is not reachable right now. Try again in a few seconds.";
+  return new Response(JSON.stringify(json ? { error: message } : { message }), {
+    status: 503,
+    headers: { "content-type": "application/json", "retry-after": String(RETRY_AFTER_SECONDS) },
+  });
+}
