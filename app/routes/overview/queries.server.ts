@@ -1,7 +1,7 @@
 import { sql, type Kysely } from "kysely";
 import type { Database } from "../../../db/types";
 import type { DateRange } from "~/domain/period";
-import { costCentsSql } from "~/models/cost.server";
+import { usageFacts, userFacts, utcAligned } from "~/models/rollup.server";
 
 export interface OverviewTotals {
   tokens: number;
@@ -22,32 +22,49 @@ export interface TypeFilter {
   actionType?: string;
 }
 
-/** Totals for the range, in one aggregate query. */
+function typeCondition(filter: TypeFilter) {
+  return filter.actionType ? sql`action_type = ${filter.actionType}` : sql`true`;
+}
+
+/** Totals for the range from the rollups (plus the queue tail): equal to raw sums, without reading raw rows. */
 export async function overviewTotals(db: Kysely<Database>, range: DateRange, filter: TypeFilter = {}): Promise<OverviewTotals> {
   const result = await sql<OverviewTotals>`
-    SELECT COALESCE(sum(u.tokens_used), 0)::bigint AS tokens,
-           count(*)::bigint AS calls,
-           count(*) FILTER (WHERE NOT u.success)::bigint AS failures,
-           COALESCE(sum(${costCentsSql}), 0)::float8 AS "costCents",
-           count(DISTINCT u.user_id)::bigint AS "activeUsers"
-    FROM token_usage u
-    LEFT JOIN ai_model_pricing p ON p.model_name = u.model_used
-    WHERE u.created_at >= ${range.start} AND u.created_at < ${range.end}
-      ${filter.actionType ? sql`AND u.action_type = ${filter.actionType}` : sql``}`.execute(db);
+    SELECT COALESCE(sum(tokens), 0)::bigint AS tokens,
+           COALESCE(sum(calls), 0)::bigint AS calls,
+           COALESCE(sum(failures), 0)::bigint AS failures,
+           COALESCE(sum(cost_cents), 0)::float8 AS "costCents",
+           (SELECT count(*) FROM (SELECT user_id FROM (${userFacts(range)}) uf WHERE ${typeCondition(filter)}
+                                  GROUP BY user_id HAVING sum(calls) > 0) active)::bigint AS "activeUsers"
+    FROM (${usageFacts(range)}) f
+    WHERE ${typeCondition(filter)}`.execute(db);
   return result.rows[0] as OverviewTotals;
 }
 
-/** Tokens and calls per local day (in the range's zone) and action type. */
+/**
+ * Tokens and calls per local day (in the range's zone) and action type. A 15-minute bucket
+ * lies inside one local day in every zone, so grouping buckets by local date is exact.
+ */
 export async function tokensPerDayByType(db: Kysely<Database>, range: DateRange, filter: TypeFilter = {}): Promise<DailyTypeTokens[]> {
   const result = await sql<DailyTypeTokens>`
-    SELECT to_char((u.created_at AT TIME ZONE ${range.tz})::date, 'YYYY-MM-DD') AS day,
-           u.action_type,
-           sum(u.tokens_used)::bigint AS tokens,
-           count(*)::bigint AS calls
-    FROM token_usage u
-    WHERE u.created_at >= ${range.start} AND u.created_at < ${range.end}
-      ${filter.actionType ? sql`AND u.action_type = ${filter.actionType}` : sql``}
+    SELECT to_char((f.bucket AT TIME ZONE ${range.tz})::date, 'YYYY-MM-DD') AS day,
+           f.action_type,
+           sum(f.tokens)::bigint AS tokens,
+           sum(f.calls)::bigint AS calls
+    FROM (${usageFacts(range, { wholeDays: utcAligned(range.tz, range) })}) f
+    WHERE ${typeCondition(filter)}
     GROUP BY 1, 2
+    HAVING sum(f.calls) <> 0
     ORDER BY 1, 2`.execute(db);
+  return result.rows;
+}
+
+/** Outlier flags that occurred in the range, by rule (written by the outlier job). */
+export async function outlierCounts(db: Kysely<Database>, range: DateRange, filter: TypeFilter = {}): Promise<{ rule: string; open: number; total: number }[]> {
+  const result = await sql<{ rule: string; open: number; total: number }>`
+    SELECT rule, count(*) FILTER (WHERE status = 'open')::bigint AS open, count(*)::bigint AS total
+    FROM tokenboard.outlier_flags
+    WHERE occurred_at >= ${range.start} AND occurred_at < ${range.end}
+      AND ${filter.actionType ? sql`action_type = ${filter.actionType}` : sql`true`}
+    GROUP BY rule ORDER BY total DESC`.execute(db);
   return result.rows;
 }

@@ -10,7 +10,7 @@ import { parseRangeParams } from "~/domain/period";
 import { pivotByDay } from "~/domain/series";
 import { requireStaff } from "~/lib/auth.server";
 import { getDb } from "~/lib/db.server";
-import { overviewTotals, tokensPerDayByType } from "./queries.server";
+import { outlierCounts, overviewTotals, tokensPerDayByType } from "./queries.server";
 
 export const meta: MetaFunction = () => [{ title: "Overview · tokenboard" }];
 
@@ -23,7 +23,11 @@ export async function loader({ request }: LoaderFunctionArgs) {
   const typeParam = params.get("type");
   const actionType = typeParam && typeParam.length <= 100 ? typeParam : undefined;
   const db = getDb();
-  const [totals, perDay] = await Promise.all([overviewTotals(db, range, { actionType }), tokensPerDayByType(db, range, { actionType })]);
+  const [totals, perDay, outliers] = await Promise.all([
+    overviewTotals(db, range, { actionType }),
+    tokensPerDayByType(db, range, { actionType }),
+    outlierCounts(db, range, { actionType }),
+  ]);
   const byType = new Map<string, { tokens: number; calls: number }>();
   for (const row of perDay) {
     const t = byType.get(row.action_type) ?? { tokens: 0, calls: 0 };
@@ -35,13 +39,14 @@ export async function loader({ request }: LoaderFunctionArgs) {
     range: { from: range.from, to: range.to, tz: range.tz },
     actionType: actionType ?? null,
     totals,
+    outliers,
     series: pivotByDay(perDay.map((r) => ({ day: r.day, key: r.action_type, value: r.tokens })), range.from, range.to),
     types: [...byType.entries()].map(([name, v]) => ({ name, ...v, registered: getActionType(name) !== undefined })).sort((a, b) => b.tokens - a.tokens),
   };
 }
 
 export default function Overview() {
-  const { range, actionType, totals, series, types } = useLoaderData<typeof loader>();
+  const { range, actionType, totals, outliers, series, types } = useLoaderData<typeof loader>();
   const failureRate = totals.calls ? totals.failures / totals.calls : 0;
   const query = (extra: Record<string, string>) => `?${new URLSearchParams({ ...range, ...extra }).toString()}`;
   return (
@@ -83,6 +88,7 @@ export default function Overview() {
                 <th className="py-1">Type</th>
                 <th className="py-1 text-right">Calls</th>
                 <th className="py-1 text-right">Tokens</th>
+                <th className="py-1 text-right"><span className="sr-only">Rows</span></th>
               </tr>
             </thead>
             <tbody className="divide-y divide-slate-100">
@@ -94,12 +100,31 @@ export default function Overview() {
                   </td>
                   <td className="py-1 text-right tabular-nums">{formatInt(t.calls)}</td>
                   <td className="py-1 text-right tabular-nums">{formatInt(t.tokens)}</td>
+                  <td className="py-1 text-right text-xs">
+                    <Link to={`/action-types/${encodeURIComponent(t.name)}?${new URLSearchParams(range).toString()}`} className="text-slate-500 hover:underline">detail</Link>
+                    {" · "}
+                    <Link to={`/usage?${new URLSearchParams({ ...range, type: t.name }).toString()}`} className="text-slate-500 hover:underline">rows</Link>
+                  </td>
                 </tr>
               ))}
             </tbody>
           </table>
         </Card>
       </div>
+      <Card title="Outliers in this range" className="mt-4" actions={<Link to="/outliers" className="text-xs text-indigo-700 hover:underline">All outliers</Link>}>
+        {outliers.length ? (
+          <ul className="grid gap-2 text-sm sm:grid-cols-3" data-testid="overview-outliers">
+            {outliers.map((o) => (
+              <li key={o.rule} className="flex justify-between rounded border border-slate-100 px-3 py-1.5">
+                <Link to={`/outliers?${new URLSearchParams({ rule: o.rule, ...(actionType ? { type: actionType } : {}) }).toString()}`} className="text-indigo-700 hover:underline">{o.rule}</Link>
+                <span className="tabular-nums text-slate-700">{formatInt(o.open)} open / {formatInt(o.total)}</span>
+              </li>
+            ))}
+          </ul>
+        ) : (
+          <p className="text-sm text-slate-500">No outliers flagged in this range.</p>
+        )}
+      </Card>
     </>
   );
 }
