@@ -7,6 +7,7 @@ import type { Kysely } from "kysely";
 import type { Database } from "../db/types";
 import { expireDueGrants } from "../app/models/ledger.server";
 import { rollupJob } from "../app/models/rollup.server";
+import { detectOutliers, summarizeDetection } from "../app/models/outliers.server";
 
 export interface Job {
   name: string;
@@ -19,6 +20,8 @@ export interface JobRunner {
 }
 
 export const JOBS: Job[] = [
+  // Outlier flags, incremental from the last run's watermark (the daily rules re-read their 28-day baselines).
+  { name: "detect-outliers", intervalMs: 300_000, run: async (db) => { const r = await detectOutliers(db); return r.inserted || r.skipped ? summarizeDetection(r) : undefined; } },
   // Keeps dashboard rollups current: consumes the queue the token_usage trigger fills.
   { name: "usage-rollup", intervalMs: 5_000, run: rollupJob },
   // Removes what is left of grants whose expiry passed (adjustments also do it for their user).
