@@ -1,0 +1,214 @@
+import { Form, Link, useActionData, useNavigation } from "@remix-run/react";
+import type { ColumnDef } from "@tanstack/react-table";
+import { useState } from "react";
+import { StackedSeries } from "~/components/charts/stacked-series";
+import { DataTable } from "~/components/data-table/data-table";
+import { Badge, Card, EmptyState } from "~/components/ui/page";
+import { formatInt } from "~/domain/format";
+import type { StaffRole } from "../../../db/types";
+import type { AdjustActionData } from "./route";
+
+const when = (iso: string) => iso.replace("T", " ").slice(0, 16);
+
+export function UsageCard({ series, byType, range }: { series: { points: Record<string, number | string>[]; keys: string[] }; byType: { name: string; tokens: number; calls: number }[]; range: { from: string; to: string; tz: string } }) {
+  return (
+    <Card title={`Usage by action type, ${range.from} to ${range.to} (${range.tz})`}>
+      {byType.length === 0 ? (
+        <EmptyState title="No usage in this range">Pick a wider range above.</EmptyState>
+      ) : (
+        <div className="grid gap-4 lg:grid-cols-3">
+          <div className="lg:col-span-2">
+            <StackedSeries data={series.points} series={series.keys} height={220} label="This user's tokens per day, stacked by action type" />
+          </div>
+          <table className="text-sm" data-testid="user-usage-by-type">
+            <thead>
+              <tr className="text-left text-xs uppercase text-slate-500">
+                <th scope="col" className="py-1">Type</th>
+                <th scope="col" className="py-1 text-right">Calls</th>
+                <th scope="col" className="py-1 text-right">Tokens</th>
+              </tr>
+            </thead>
+            <tbody className="divide-y divide-slate-100">
+              {byType.map((t) => (
+                <tr key={t.name}>
+                  <td className="py-1 pr-2">{t.name}</td>
+                  <td className="py-1 text-right tabular-nums">{formatInt(t.calls)}</td>
+                  <td className="py-1 text-right tabular-nums">{formatInt(t.tokens)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </Card>
+  );
+}
+
+interface LedgerRow {
+  id: number;
+  kind: string;
+  amount: number;
+  balance_after: number;
+  reason: string | null;
+  actor_label: string;
+  forced: boolean;
+  expires_at: string | null;
+  remaining: number | null;
+  created_at: string;
+}
+
+const ledgerColumns: ColumnDef<LedgerRow>[] = [
+  { id: "created_at", header: "When (UTC)", cell: ({ row }) => when(row.original.created_at), enableSorting: false },
+  { id: "kind", header: "Kind", cell: ({ row }) => <>{row.original.kind}{row.original.forced ? <> <Badge tone="bad">forced</Badge></> : null}</>, enableSorting: false },
+  { id: "amount", header: "Amount", cell: ({ row }) => <span className={row.original.amount < 0 ? "text-rose-700" : "text-emerald-700"}>{row.original.amount > 0 ? "+" : ""}{formatInt(row.original.amount)}</span>, enableSorting: false, meta: { align: "right" } },
+  { id: "balance_after", header: "Balance after", cell: ({ row }) => formatInt(row.original.balance_after), enableSorting: false, meta: { align: "right" } },
+  { id: "reason", header: "Reason", cell: ({ row }) => <span className="block max-w-xs whitespace-normal">{row.original.reason ?? ""}</span>, enableSorting: false },
+  { id: "actor", header: "By", cell: ({ row }) => row.original.actor_label, enableSorting: false },
+  {
+    id: "expires",
+    header: "Expires",
+    enableSorting: false,
+    cell: ({ row }) => (row.original.expires_at ? `${when(row.original.expires_at)} (${formatInt(row.original.remaining ?? 0)} left)` : ""),
+  },
+];
+
+export function LedgerCard({ ledger }: { ledger: { page: number; pageSize: number; total: number; entries: LedgerRow[] } }) {
+  return (
+    <Card title="Ledger">
+      <DataTable columns={ledgerColumns} data={ledger.entries} page={{ page: ledger.page, pageSize: ledger.pageSize, total: ledger.total }}
+        params={{ sort: "lsort", dir: "ldir", page: "lpage" }} testId="ledger-table" caption="Ledger entries, newest first"
+        emptyTitle="No ledger entries" emptyHint="This user's balance is 0 until tokens are granted or purchased." />
+    </Card>
+  );
+}
+
+interface UsageRow {
+  id: string;
+  created_at: string;
+  action_type: string;
+  model_used: string;
+  route: string | null;
+  tokens_used: number;
+  success: boolean;
+}
+
+const usageColumns: ColumnDef<UsageRow>[] = [
+  { id: "created_at", header: "When (UTC)", cell: ({ row }) => when(row.original.created_at), enableSorting: false },
+  { id: "action_type", header: "Type", cell: ({ row }) => row.original.action_type, enableSorting: false },
+  { id: "route", header: "Route", cell: ({ row }) => row.original.route ?? "", enableSorting: false },
+  { id: "model", header: "Model", cell: ({ row }) => row.original.model_used, enableSorting: false },
+  { id: "tokens", header: "Tokens", cell: ({ row }) => formatInt(row.original.tokens_used), enableSorting: false, meta: { align: "right" } },
+  { id: "success", header: "Result", cell: ({ row }) => (row.original.success ? <Badge tone="good">ok</Badge> : <Badge tone="bad">failed</Badge>), enableSorting: false },
+];
+
+export function RecentUsageCard({ usage }: { usage: { rows: UsageRow[]; nextHref: string | null; firstHref: string | null } }) {
+  return (
+    <Card title="Recent calls" actions={usage.firstHref ? <Link to={usage.firstHref} className="text-sm text-indigo-700 hover:underline">Newest</Link> : undefined}>
+      <DataTable columns={usageColumns} data={usage.rows} nextHref={usage.nextHref} testId="recent-usage" caption="Recent calls, newest first" emptyTitle="No calls recorded for this user" />
+    </Card>
+  );
+}
+
+export function OutliersCard({ outliers }: { outliers: { id: number; rule: string; action_type: string | null; message: string; occurred_at: string }[] }) {
+  return (
+    <Card title="Open outliers" actions={<Link to="/outliers" className="text-sm text-indigo-700 hover:underline">All outliers</Link>}>
+      {outliers.length === 0 ? (
+        <p className="text-sm text-slate-500">No open outliers for this user.</p>
+      ) : (
+        <ul className="divide-y divide-slate-100 text-sm" data-testid="user-outliers">
+          {outliers.map((o) => (
+            <li key={o.id} className="py-1.5">
+              <Badge tone="warn">{o.rule}</Badge> <span className="text-xs text-slate-500">{when(o.occurred_at)}</span>
+              <p className="text-slate-700">{o.message}</p>
+            </li>
+          ))}
+        </ul>
+      )}
+    </Card>
+  );
+}
+
+const inputClass = "mt-1 w-full rounded border border-slate-300 px-2 py-1";
+
+function FieldError({ id, message }: { id: string; message?: string }) {
+  return message ? <span id={id} role="alert" className="mt-0.5 block text-xs text-rose-700">{message}</span> : null;
+}
+
+/**
+ * Grant/deduct in two steps: review (shows the balance after), then confirm. Both steps
+ * carry the same idempotency key, so a double submit of the confirmation makes one entry.
+ */
+export function AdjustForm({ idempotencyKey, role, supportLimit }: { idempotencyKey: string; role: StaffRole; supportLimit: number }) {
+  const result = useActionData<AdjustActionData>();
+  const navigation = useNavigation();
+  const busy = navigation.state === "submitting";
+  const values = result?.values ?? {};
+  const errors = result?.step === "error" ? result.errors : {};
+  const [kind, setKind] = useState(values.kind ?? "grant");
+
+  if (result?.step === "confirm") {
+    const v = result.values;
+    return (
+      <Card title="Confirm adjustment">
+        <Form method="post" className="space-y-3 text-sm" data-testid="confirm-form">
+          {Object.entries(v).filter(([k]) => k !== "intent").map(([k, val]) => <input key={k} type="hidden" name={k} value={val} />)}
+          <input type="hidden" name="intent" value="apply" />
+          <p>
+            {v.kind === "grant" ? "Grant" : "Deduct"} <strong>{formatInt(Number(v.amount))}</strong> tokens{result.expiresAt ? `, expiring ${when(result.expiresAt)} UTC` : ""}.
+          </p>
+          <p data-testid="confirm-balance">
+            Balance <span className="tabular-nums">{formatInt(result.balance)}</span> → <strong className="tabular-nums">{formatInt(result.balanceAfter)}</strong>
+          </p>
+          <p className="text-slate-600">Reason: {v.reason}</p>
+          <div className="flex gap-2">
+            <button type="submit" disabled={busy} className="rounded bg-indigo-600 px-3 py-1.5 font-medium text-white hover:bg-indigo-500 disabled:opacity-60">{busy ? "Saving…" : `Confirm ${v.kind}`}</button>
+            <Link to="." replace className="rounded border border-slate-300 px-3 py-1.5 hover:bg-slate-100">Back</Link>
+          </div>
+        </Form>
+      </Card>
+    );
+  }
+
+  return (
+    <Card title="Grant or deduct tokens">
+      <Form method="post" className="space-y-3 text-sm" data-testid="adjust-form">
+        <input type="hidden" name="intent" value="confirm" />
+        <input type="hidden" name="idempotency_key" value={values.idempotency_key ?? idempotencyKey} />
+        {result?.step === "error" && result.message ? <p role="alert" className="rounded border border-rose-200 bg-rose-50 px-2 py-1.5 text-rose-800" data-testid="adjust-error">{result.message}</p> : null}
+        <fieldset className="flex gap-4">
+          <legend className="sr-only">Kind</legend>
+          {(["grant", "deduct"] as const).map((k) => (
+            <label key={k} className="flex items-center gap-1">
+              <input type="radio" name="kind" value={k} checked={kind === k} onChange={() => setKind(k)} /> {k === "grant" ? "Grant" : "Deduct"}
+            </label>
+          ))}
+        </fieldset>
+        <label className="block">
+          <span className="text-slate-700">Amount (tokens)</span>
+          <input name="amount" inputMode="numeric" required defaultValue={values.amount} aria-invalid={errors.amount ? true : undefined} aria-describedby="amount-error" className={inputClass} />
+          <FieldError id="amount-error" message={result?.message ? undefined : errors.amount} />
+          {role === "support" ? <span className="mt-0.5 block text-xs text-slate-500">Up to {formatInt(supportLimit)} per adjustment; ask an admin for more.</span> : null}
+        </label>
+        <label className="block">
+          <span className="text-slate-700">Reason (required)</span>
+          <textarea name="reason" required rows={2} defaultValue={values.reason} aria-invalid={errors.reason ? true : undefined} aria-describedby="reason-error" className={inputClass} />
+          <FieldError id="reason-error" message={errors.reason} />
+        </label>
+        {kind === "grant" ? (
+          <label className="block">
+            <span className="text-slate-700">Expires on (optional)</span>
+            <input type="date" name="expires_on" defaultValue={values.expires_on} aria-describedby="expires-error" className={inputClass} />
+            <FieldError id="expires-error" message={errors.expires_on} />
+          </label>
+        ) : role === "admin" ? (
+          <label className="flex items-center gap-2">
+            <input type="checkbox" name="force" defaultChecked={values.force === "on"} /> Force below zero (admin; the reason must say why)
+          </label>
+        ) : null}
+        <button type="submit" disabled={busy} className="rounded bg-slate-800 px-3 py-1.5 font-medium text-white hover:bg-slate-700 disabled:opacity-60">
+          {busy ? "Checking…" : "Review"}
+        </button>
+      </Form>
+    </Card>
+  );
+}
