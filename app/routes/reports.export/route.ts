@@ -1,7 +1,9 @@
 import type { LoaderFunctionArgs } from "@remix-run/node";
 import { requireStaff } from "~/lib/auth.server";
+import { csvDownload } from "../reports/download.server";
 
+/** The monthly CSV: one row per (user, action type) and a TOTAL row (docs/reports.md). */
 export async function loader({ request }: LoaderFunctionArgs) {
-  await requireStaff(request, "reports:read");
-  return new Response("not built yet", { status: 501 });
+  const staff = await requireStaff(request, "reports:read");
+  return csvDownload(request, staff, "monthly");
 }

@@ -1,0 +1,341 @@
+/**
+ * Monthly reports: the page, the monthly CSV, the raw CSV and the CLI all read through this
+ * module. One aggregate query (`aggregateSql`) computes every figure, grouped by whatever
+ * the reader needs; its grand-total grouping set is the page's total and the CSV's TOTAL row,
+ * so the two cannot disagree.
+ *
+ * Month bounds and the zone are not interpolated into SQL: they are set for one read-only
+ * transaction (set_config(…, true)) and referenced with current_setting(). That lets the same
+ * SQL text run as a plain query and inside COPY … TO STDOUT, which takes no bind parameters.
+ * The session TimeZone is the report's zone, so to_char() prints local days and offsets.
+ */
+import { Readable } from "node:stream";
+import { DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler } from "kysely";
+import type pg from "pg";
+import pgCopy from "pg-copy-streams";
+import type { Database } from "../../db/types";
+import { ACTION_TYPES } from "../domain/action-types";
+import { neutralizeSql, type CsvColumnKind } from "../domain/csv";
+import type { MonthPeriod } from "../domain/period";
+import { costCentsSql } from "./cost.server";
+
+/** Compiles SQL fragments to text without a connection. */
+const offlineCompiler = new Kysely<Database>({
+  dialect: {
+    createAdapter: () => new PostgresAdapter(),
+    createDriver: () => new DummyDriver(),
+    createIntrospector: (db) => new PostgresIntrospector(db),
+    createQueryCompiler: () => new PostgresQueryCompiler(),
+  },
+});
+const COST_CENTS_SQL = costCentsSql.compile(offlineCompiler).sql;
+
+/** A month (or zone) PostgreSQL refuses; `field` names the URL parameter / CLI option. */
+export class ReportInputError extends Error {
+  constructor(
+    readonly field: "month" | "tz",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+type Scope = "report" | "previous";
+const startOf = (scope: Scope) => `current_setting('tokenboard.${scope}_start')::timestamptz`;
+const endOf = (scope: Scope) => `current_setting('tokenboard.${scope}_end')::timestamptz`;
+
+/** Rows of the month with each row's cost; cents rounded per row so every sum of sums is exact. */
+function monthUsageSql(scope: Scope): string {
+  return `SELECT u.id, u.user_id, u.action_type, u.tokens_used, u.success, u.created_at,
+      round(${COST_CENTS_SQL}, 4) AS cost_cents
+    FROM token_usage u
+    LEFT JOIN ai_model_pricing p ON p.model_name = u.model_used
+    WHERE u.created_at >= ${startOf(scope)} AND u.created_at < ${endOf(scope)}`;
+}
+
+/** The registry's expected ranges as a relation, so out-of-range counts are SQL aggregates. */
+const EXPECTED_RANGES_SQL = `(VALUES ${ACTION_TYPES.filter((t) => t.expectedRange)
+  .map((t) => `('${t.name.replace(/'/g, "''")}', ${t.expectedRange?.min}, ${t.expectedRange?.max})`)
+  .join(", ")}) AS r(action_type, min_tokens, max_tokens)`;
+
+type GroupColumn = "user_id" | "action_type";
+
+/**
+ * Calls, tokens, cost, failures, out-of-range counts, distinct users and first/last call per
+ * grouping set. `g_user`/`g_type` are 1 where that column is rolled up (1 for both: the total).
+ */
+function aggregateSql(scope: Scope, sets: GroupColumn[][]): string {
+  const used = new Set(sets.flat());
+  const grouping = (col: GroupColumn) => (used.has(col) ? `GROUPING(m.${col})` : "1");
+  const setsSql = sets.map((set) => `(${set.map((c) => `m.${c}`).join(", ")})`).join(", ");
+  return `SELECT ${used.has("user_id") ? "m.user_id" : "NULL::uuid AS user_id"},
+      ${used.has("action_type") ? "m.action_type" : "NULL::text AS action_type"},
+      ${grouping("user_id")} AS g_user, ${grouping("action_type")} AS g_type,
+      count(*)::bigint AS calls,
+      COALESCE(sum(m.tokens_used), 0)::bigint AS tokens_used,
+      COALESCE(sum(m.cost_cents), 0) AS cost_cents,
+      count(*) FILTER (WHERE NOT m.success)::bigint AS failures,
+      count(*) FILTER (WHERE m.tokens_used < r.min_tokens)::bigint AS below_range,
+      count(*) FILTER (WHERE m.tokens_used > r.max_tokens)::bigint AS above_range,
+      count(DISTINCT m.user_id)::bigint AS users,
+      min(m.created_at) AS first_at,
+      max(m.created_at) AS last_at
+    FROM (${monthUsageSql(scope)}) m
+    LEFT JOIN ${EXPECTED_RANGES_SQL} ON r.action_type = m.action_type
+    GROUP BY GROUPING SETS (${setsSql})`;
+}
+
+export interface CsvColumn {
+  name: string;
+  kind: CsvColumnKind;
+  /** SQL over the export's FROM clause. */
+  sql: string;
+  description: string;
+}
+
+const ISO_WITH_OFFSET = `'YYYY-MM-DD"T"HH24:MI:SS.USTZH:TZM'`;
+
+function renderColumn(column: CsvColumn): string {
+  const expr = (() => {
+    switch (column.kind) {
+      case "text":
+        return neutralizeSql(`(${column.sql})::text`);
+      case "timestamp":
+        return `to_char(${column.sql}, ${ISO_WITH_OFFSET})`;
+      case "boolean":
+        return `CASE WHEN ${column.sql} THEN 'true' WHEN NOT ${column.sql} THEN 'false' END`;
+      case "number":
+        return column.sql;
+    }
+  })();
+  return `${expr} AS "${column.name}"`;
+}
+
+/** Monthly export: one row per (user, action type), then the TOTAL row. Documented in docs/reports.md. */
+export const MONTHLY_COLUMNS: CsvColumn[] = [
+  { name: "user_id", kind: "text", sql: "CASE WHEN a.g_user = 1 THEN 'TOTAL' ELSE a.user_id::text END", description: "the user's UUID; TOTAL on the last row" },
+  { name: "action_type", kind: "text", sql: "a.action_type", description: "action type (empty on the TOTAL row)" },
+  { name: "calls", kind: "number", sql: "a.calls", description: "usage rows (AI calls) in the month" },
+  { name: "tokens_used", kind: "number", sql: "a.tokens_used", description: "sum of tokens_used" },
+  { name: "cost_usd", kind: "number", sql: "round(a.cost_cents / 100, 6)", description: "cost in US dollars: calculated_cost_cents, else the model's pricing" },
+  { name: "email", kind: "text", sql: "e.email", description: "the user's email when known (tokenboard.app_users)" },
+  { name: "users", kind: "number", sql: "a.users", description: "distinct users: 1 on user rows, active users on the TOTAL row" },
+  { name: "failures", kind: "number", sql: "a.failures", description: "calls with success = false" },
+  { name: "below_range", kind: "number", sql: "a.below_range", description: "calls below the type's expected range" },
+  { name: "above_range", kind: "number", sql: "a.above_range", description: "calls above the type's expected range" },
+  { name: "first_at", kind: "timestamp", sql: "a.first_at", description: "first call, ISO 8601 with the zone's offset" },
+  { name: "last_at", kind: "timestamp", sql: "a.last_at", description: "last call, ISO 8601 with the zone's offset" },
+];
+
+export function monthlyCsvSql(): string {
+  return `SELECT ${MONTHLY_COLUMNS.map(renderColumn).join(",\n  ")}
+    FROM (${aggregateSql("report", [["user_id", "action_type"], []])}) a
+    LEFT JOIN app_users e ON e.user_id = a.user_id
+    ORDER BY a.g_user, a.user_id, a.action_type`;
+}
+
+/** Raw export: every usage row of the month, oldest first. */
+export const RAW_COLUMNS: CsvColumn[] = [
+  { name: "id", kind: "text", sql: "u.id", description: "usage row id" },
+  { name: "created_at", kind: "timestamp", sql: "u.created_at", description: "ISO 8601 with the zone's offset, microseconds" },
+  { name: "user_id", kind: "text", sql: "u.user_id", description: "the user's UUID" },
+  { name: "email", kind: "text", sql: "e.email", description: "the user's email when known" },
+  { name: "action_type", kind: "text", sql: "u.action_type", description: "action type" },
+  { name: "route", kind: "text", sql: "u.route", description: "route that made the call, when known" },
+  { name: "model_used", kind: "text", sql: "u.model_used", description: "model" },
+  { name: "tokens_used", kind: "number", sql: "u.tokens_used", description: "tokens charged" },
+  { name: "input_tokens", kind: "number", sql: "u.input_tokens", description: "prompt tokens" },
+  { name: "output_tokens", kind: "number", sql: "u.output_tokens", description: "completion tokens" },
+  { name: "success", kind: "boolean", sql: "u.success", description: "true or false" },
+  { name: "error_message", kind: "text", sql: "u.error_message", description: "error of a failed call" },
+  { name: "cost_usd", kind: "number", sql: `round(round(${COST_CENTS_SQL}, 4) / 100, 6)`, description: "cost in US dollars, as in the monthly export" },
+  { name: "calculated_cost_cents", kind: "number", sql: "u.calculated_cost_cents", description: "cost the app recorded, in cents (empty if none)" },
+  { name: "audio_seconds", kind: "number", sql: "u.audio_seconds", description: "audio length for audio types" },
+  { name: "event_id", kind: "text", sql: "u.event_id", description: "ingest idempotency id, when sent" },
+  { name: "metadata", kind: "text", sql: "u.metadata", description: "metadata JSON" },
+];
+
+export function rawCsvSql(): string {
+  return `SELECT ${RAW_COLUMNS.map(renderColumn).join(",\n  ")}
+    FROM token_usage u
+    LEFT JOIN ai_model_pricing p ON p.model_name = u.model_used
+    LEFT JOIN app_users e ON e.user_id = u.user_id
+    WHERE u.created_at >= ${startOf("report")} AND u.created_at < ${endOf("report")}
+    ORDER BY u.created_at, u.id`;
+}
+
+/**
+ * Starts a read-only transaction on a dedicated connection with the month's bounds and zone.
+ * REPEATABLE READ: every query of one page sees the same snapshot. A zone PostgreSQL does not
+ * know becomes a ReportInputError.
+ */
+async function openScope(pool: pg.Pool, period: MonthPeriod, previous?: MonthPeriod): Promise<pg.PoolClient> {
+  const client = await pool.connect();
+  try {
+    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    const prev = previous ?? period;
+    await client.query(
+      `SELECT set_config('tokenboard.report_start', $1, true), set_config('tokenboard.report_end', $2, true),
+              set_config('tokenboard.previous_start', $3, true), set_config('tokenboard.previous_end', $4, true)`,
+      [period.start.toISOString(), period.end.toISOString(), prev.start.toISOString(), prev.end.toISOString()],
+    );
+    try {
+      await client.query("SELECT set_config('TimeZone', $1, true)", [period.tz]);
+    } catch {
+      throw new ReportInputError("tz", `time zone ${JSON.stringify(period.tz)} is not known to the database; use another IANA name`);
+    }
+    return client;
+  } catch (error) {
+    client.release(true);
+    throw error;
+  }
+}
+
+export async function withReportScope<T>(pool: pg.Pool, period: MonthPeriod, previous: MonthPeriod | undefined, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await openScope(pool, period, previous);
+  try {
+    const result = await fn(client);
+    await client.query("COMMIT");
+    client.release();
+    return result;
+  } catch (error) {
+    // A broken or aborted connection is not returned to the pool.
+    client.release(true);
+    throw error;
+  }
+}
+
+export type CsvExportKind = "monthly" | "raw";
+
+/**
+ * COPY … TO STDOUT as a Node stream: constant memory (backpressure pauses the socket), nothing
+ * written on the server. The connection is returned after the last byte; when the reader goes
+ * away (`signal`, or the stream is destroyed) the connection is closed, which makes PostgreSQL
+ * abort the query.
+ */
+export async function openCsvExport(pool: pg.Pool, kind: CsvExportKind, period: MonthPeriod, signal?: AbortSignal): Promise<Readable> {
+  const client = await openScope(pool, period);
+  let released = false;
+  const release = (error?: Error) => {
+    if (released) return;
+    released = true;
+    client.release(error ?? undefined);
+  };
+  const text = kind === "monthly" ? monthlyCsvSql() : rawCsvSql();
+  const copy = client.query(pgCopy.to(`COPY (${text}) TO STDOUT WITH (FORMAT csv, HEADER true)`));
+  copy.on("end", () => {
+    client.query("COMMIT").then(() => release(), (error: Error) => release(error));
+  });
+  copy.on("error", (error) => release(error));
+  copy.on("close", () => {
+    if (!copy.readableEnded) release(new Error("export stream closed before its end"));
+  });
+  const abort = () => copy.destroy(new Error("client went away"));
+  if (signal?.aborted) abort();
+  else signal?.addEventListener("abort", abort, { once: true });
+  copy.on("close", () => signal?.removeEventListener("abort", abort));
+  return copy;
+}
+
+/** Node stream → web ReadableStream for a Response; cancelling it destroys the COPY. */
+export function toWebStream(stream: Readable): ReadableStream<Uint8Array> {
+  return Readable.toWeb(stream) as unknown as ReadableStream<Uint8Array>;
+}
+
+// ---------------------------------------------------------------- page figures
+
+export interface AggregateRow {
+  user_id: string | null;
+  action_type: string | null;
+  g_user: number;
+  g_type: number;
+  calls: number;
+  tokens_used: number;
+  cost_cents: number;
+  failures: number;
+  below_range: number;
+  above_range: number;
+  users: number;
+  first_at: Date | null;
+  last_at: Date | null;
+}
+
+export interface TopUserRow extends AggregateRow {
+  email: string | null;
+  display_name: string | null;
+}
+
+export interface DailyTypeRow {
+  day: string;
+  action_type: string;
+  tokens: number;
+  calls: number;
+}
+
+export interface LedgerKindRow {
+  kind: string;
+  entries: number;
+  amount: number;
+}
+
+export interface OutlierRuleRow {
+  rule: string;
+  flags: number;
+  open: number;
+}
+
+export interface MonthlyReportData {
+  total: AggregateRow;
+  previousTotal: AggregateRow;
+  byType: AggregateRow[];
+  topUsers: TopUserRow[];
+  perDay: DailyTypeRow[];
+  ledger: LedgerKindRow[];
+  outliers: OutlierRuleRow[];
+}
+
+export const TOP_USERS = 10;
+
+/** Everything the /reports page shows, from one snapshot. */
+export async function monthlyReport(pool: pg.Pool, period: MonthPeriod, previous: MonthPeriod): Promise<MonthlyReportData> {
+  return withReportScope(pool, period, previous, async (client) => {
+    const grouped = await client.query<AggregateRow & { rank: number }>(
+      `SELECT * FROM (
+         SELECT a.*, row_number() OVER (PARTITION BY a.g_user, a.g_type ORDER BY a.tokens_used DESC, a.user_id, a.action_type)::int AS rank
+         FROM (${aggregateSql("report", [["action_type"], ["user_id"], []])}) a
+       ) ranked
+       WHERE NOT (g_user = 0 AND rank > ${TOP_USERS})`,
+    );
+    const previousTotal = await client.query<AggregateRow>(aggregateSql("previous", [[]]));
+    const perDay = await client.query<DailyTypeRow>(
+      `SELECT to_char(m.created_at, 'YYYY-MM-DD') AS day, m.action_type, sum(m.tokens_used)::bigint AS tokens, count(*)::bigint AS calls
+       FROM (${monthUsageSql("report")}) m GROUP BY 1, 2 ORDER BY 1, 2`,
+    );
+    const ledger = await client.query<LedgerKindRow>(
+      `SELECT kind, count(*)::bigint AS entries, sum(amount)::bigint AS amount FROM ledger_entries
+       WHERE created_at >= ${startOf("report")} AND created_at < ${endOf("report")} GROUP BY kind ORDER BY kind`,
+    );
+    const outliers = await client.query<OutlierRuleRow>(
+      `SELECT rule, count(*)::bigint AS flags, count(*) FILTER (WHERE status = 'open')::bigint AS open FROM outlier_flags
+       WHERE occurred_at >= ${startOf("report")} AND occurred_at < ${endOf("report")} GROUP BY rule ORDER BY rule`,
+    );
+    const total = grouped.rows.find((r) => r.g_user === 1 && r.g_type === 1);
+    const users = grouped.rows.filter((r) => r.g_user === 0).sort((a, b) => a.rank - b.rank);
+    const names = users.length
+      ? await client.query<{ user_id: string; email: string | null; display_name: string | null }>(
+          "SELECT user_id::text, email, display_name FROM app_users WHERE user_id = ANY ($1::uuid[])",
+          [users.map((u) => u.user_id)],
+        )
+      : { rows: [] };
+    const nameOf = new Map(names.rows.map((n) => [n.user_id, n]));
+    return {
+      total: total as AggregateRow,
+      previousTotal: previousTotal.rows[0] as AggregateRow,
+      byType: grouped.rows.filter((r) => r.g_user === 1 && r.g_type === 0).sort((a, b) => b.tokens_used - a.tokens_used),
+      topUsers: users.map((u) => ({ ...u, email: nameOf.get(u.user_id ?? "")?.email ?? null, display_name: nameOf.get(u.user_id ?? "")?.display_name ?? null })),
+      perDay: perDay.rows,
+      ledger: ledger.rows,
+      outliers: outliers.rows,
+    };
+  });
+}

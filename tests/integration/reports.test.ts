@@ -1,0 +1,240 @@
+import { parse } from "csv-parse/sync";
+import { sql } from "kysely";
+import { DateTime } from "luxon";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { NewTokenUsage } from "../../db/types";
+import { monthPeriod } from "../../app/domain/period";
+import { loader as pageLoader } from "../../app/routes/reports/route";
+import { loader as exportLoader } from "../../app/routes/reports.export/route";
+import { loader as rawLoader } from "../../app/routes/reports.raw/route";
+import { requestAs, staffSession, type TestStaff } from "../support/staff";
+import { createTestDatabase, type TestDatabase } from "../support/test-db";
+
+let t: TestDatabase;
+let analyst: TestStaff;
+
+beforeAll(async () => {
+  t = await createTestDatabase();
+  analyst = await staffSession(t.db, "analyst");
+});
+afterAll(async () => {
+  await t.drop();
+});
+
+let userCounter = 0;
+function userId(): string {
+  userCounter += 1;
+  return `00000000-0000-4000-8000-${String(userCounter).padStart(12, "0")}`;
+}
+
+function usage(createdAt: Date | string, overrides: Partial<NewTokenUsage> = {}): NewTokenUsage {
+  return { user_id: overrides.user_id ?? userId(), action_type: "chat_conversation", model_used: "gpt-4o-mini", tokens_used: 3_000, metadata: "{}", created_at: createdAt, ...overrides };
+}
+
+async function insertUsage(rows: NewTokenUsage[]): Promise<string[]> {
+  const inserted = await t.db.insertInto("token_usage").values(rows).returning("id").execute();
+  return inserted.map((r) => r.id);
+}
+
+/** A local wall-clock time in `tz` as an instant. */
+function local(iso: string, tz: string): Date {
+  return DateTime.fromISO(iso, { zone: tz }).toJSDate();
+}
+
+async function callLoader(loader: typeof pageLoader | typeof exportLoader, url: string, staff: TestStaff | null = analyst, init: RequestInit = {}) {
+  return loader({ request: requestAs(staff, url, init), params: {}, context: {} } as never);
+}
+
+async function pageData(month: string, tz: string) {
+  return (await callLoader(pageLoader, `/reports?month=${month}&tz=${encodeURIComponent(tz)}`)) as Awaited<ReturnType<typeof pageLoader>>;
+}
+
+type CsvRecord = Record<string, string>;
+
+async function csvRecords(loader: typeof exportLoader, month: string, tz: string): Promise<{ response: Response; text: string; records: CsvRecord[] }> {
+  const response = (await callLoader(loader, `/x?month=${month}&tz=${encodeURIComponent(tz)}`)) as Response;
+  const text = await response.text();
+  return { response, text, records: parse(text, { columns: true }) as CsvRecord[] };
+}
+
+/** The month's sums computed independently: local wall-clock bounds in SQL, no luxon. */
+async function sqlMonthSums(month: string, tz: string) {
+  const result = await sql<{ calls: number; tokens: number; users: number }>`
+    SELECT count(*)::bigint AS calls, COALESCE(sum(tokens_used), 0)::bigint AS tokens, count(DISTINCT user_id)::bigint AS users
+    FROM token_usage
+    WHERE (created_at AT TIME ZONE ${tz}) >= ${`${month}-01`}::timestamp
+      AND (created_at AT TIME ZONE ${tz}) < ${`${month}-01`}::timestamp + interval '1 month'`.execute(t.db);
+  return result.rows[0] as { calls: number; tokens: number; users: number };
+}
+
+function totalRow(records: CsvRecord[]): CsvRecord {
+  const last = records.at(-1);
+  expect(last?.user_id).toBe("TOTAL");
+  return last as CsvRecord;
+}
+
+const ZONE_MONTHS: [string, string][] = [
+  ["America/New_York", "2024-03"],
+  ["America/New_York", "2024-11"],
+  ["Europe/Berlin", "2024-03"],
+  ["Europe/Berlin", "2024-10"],
+  ["Asia/Kolkata", "2024-05"],
+  ["Australia/Adelaide", "2024-04"],
+  ["Australia/Adelaide", "2024-10"],
+  ["Pacific/Chatham", "2024-09"],
+];
+
+describe("monthly totals", () => {
+  it.each(ZONE_MONTHS)("the page, the monthly CSV and raw SQL agree to the token for %s in %s", async (tz, month) => {
+    const period = monthPeriod(month, tz);
+    const span = period.end.getTime() - period.start.getTime();
+    const rows: NewTokenUsage[] = [];
+    // Rows spread over the month and a day either side, so the boundaries are exercised.
+    for (let i = 0; i < 120; i++) {
+      const at = new Date(period.start.getTime() - 86_400_000 + ((i * 7_919_333) % (span + 2 * 86_400_000)));
+      rows.push(usage(at, { tokens_used: 1_000 + ((i * 37) % 4_500), success: i % 9 !== 0, calculated_cost_cents: i % 3 === 0 ? null : 1.2345 + i }));
+    }
+    await insertUsage(rows);
+    const [page, csv, sums] = [await pageData(month, tz), await csvRecords(exportLoader, month, tz), await sqlMonthSums(month, tz)];
+    const total = totalRow(csv.records);
+    expect(sums.calls).toBeGreaterThan(0);
+    expect(page.total.tokens_used).toBe(sums.tokens);
+    expect(page.total.calls).toBe(sums.calls);
+    expect(page.total.users).toBe(sums.users);
+    expect(Number(total.tokens_used)).toBe(sums.tokens);
+    expect(Number(total.calls)).toBe(sums.calls);
+    expect(Number(total.users)).toBe(sums.users);
+    expect(Number(total.cost_usd)).toBeCloseTo(page.total.cost_cents / 100, 6);
+    const details = csv.records.slice(0, -1);
+    expect(details.reduce((s, r) => s + Number(r.tokens_used), 0)).toBe(sums.tokens);
+    expect(details.reduce((s, r) => s + Number(r.calls), 0)).toBe(sums.calls);
+  });
+
+  it.each(ZONE_MONTHS)("a row at 23:59:59.999 local on the last day belongs to the month and one at 00:00 local of the 1st to the next (%s, %s)", async (tz, month) => {
+    const next = DateTime.fromISO(`${month}-01`, { zone: tz }).plus({ months: 1 });
+    const lastDay = next.minus({ days: 1 }).toISODate() as string;
+    const [lastMoment, nextMidnight, firstMidnight, beforeFirst] = await insertUsage([
+      usage(local(`${lastDay}T23:59:59.999`, tz), { tokens_used: 11 }),
+      usage(local(`${next.toISODate()}T00:00:00.000`, tz), { tokens_used: 13 }),
+      usage(local(`${month}-01T00:00:00.000`, tz), { tokens_used: 17 }),
+      usage(new Date(local(`${month}-01T00:00:00.000`, tz).getTime() - 1), { tokens_used: 19 }),
+    ]);
+    const raw = await csvRecords(rawLoader, month, tz);
+    const ids = new Set(raw.records.map((r) => r.id));
+    expect(ids.has(lastMoment as string)).toBe(true);
+    expect(ids.has(firstMidnight as string)).toBe(true);
+    expect(ids.has(nextMidnight as string)).toBe(false);
+    expect(ids.has(beforeFirst as string)).toBe(false);
+    const lastRecord = raw.records.find((r) => r.id === lastMoment) as CsvRecord;
+    expect(lastRecord.created_at.startsWith(`${lastDay}T23:59:59.999000`)).toBe(true);
+    expect(DateTime.fromISO(lastRecord.created_at).toMillis()).toBe(local(`${lastDay}T23:59:59.999`, tz).getTime());
+    const following = await csvRecords(rawLoader, next.toFormat("yyyy-MM"), tz);
+    expect(following.records.some((r) => r.id === nextMidnight)).toBe(true);
+    const sums = await sqlMonthSums(month, tz);
+    expect(raw.records.length).toBe(sums.calls);
+    expect(raw.records.reduce((s, r) => s + Number(r.tokens_used), 0)).toBe(sums.tokens);
+  });
+});
+
+describe("CSV shape", () => {
+  it("an empty month has the header and a TOTAL row of zeros", async () => {
+    const { text, records, response } = await csvRecords(exportLoader, "1999-02", "UTC");
+    expect(response.status).toBe(200);
+    expect(text.split("\n")[0]).toBe("user_id,action_type,calls,tokens_used,cost_usd,email,users,failures,below_range,above_range,first_at,last_at");
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ user_id: "TOTAL", calls: "0", tokens_used: "0", cost_usd: "0.000000", users: "0", failures: "0", first_at: "" });
+    const raw = await csvRecords(rawLoader, "1999-02", "UTC");
+    expect(raw.records).toHaveLength(0);
+    expect(raw.text.split("\n")[0]?.startsWith("id,created_at,user_id,email,action_type")).toBe(true);
+  });
+
+  it("downloads are attachments named after the month and zone", async () => {
+    const { response } = await csvRecords(exportLoader, "1999-03", "Asia/Kolkata");
+    expect(response.headers.get("content-type")).toBe("text/csv; charset=utf-8");
+    expect(response.headers.get("content-disposition")).toBe('attachment; filename="tokenboard-usage-by-user-1999-03-Asia_Kolkata.csv"');
+  });
+
+  it("text cells starting with = + - @ are neutralised while negative numbers stay numbers", async () => {
+    const user = userId();
+    await t.db.insertInto("app_users").values({ user_id: user, email: "=HYPERLINK(\"http://evil\")", display_name: "@mallory" }).execute();
+    const at = local("1998-06-10T12:00:00", "UTC");
+    const [id] = await insertUsage([
+      usage(at, { user_id: user, action_type: "admin_deduct", tokens_used: -500, route: "+cmd", error_message: "-2+3", event_id: "@evt", metadata: JSON.stringify({ note: "=1+1" }) }),
+      usage(at, { user_id: user, action_type: "chat_conversation", tokens_used: 2_500 }),
+    ]);
+    const monthly = await csvRecords(exportLoader, "1998-06", "UTC");
+    const deduct = monthly.records.find((r) => r.action_type === "admin_deduct") as CsvRecord;
+    expect(deduct.email).toBe("'=HYPERLINK(\"http://evil\")");
+    expect(deduct.tokens_used).toBe("-500");
+    expect(totalRow(monthly.records).tokens_used).toBe("2000");
+    const raw = await csvRecords(rawLoader, "1998-06", "UTC");
+    const row = raw.records.find((r) => r.id === id) as CsvRecord;
+    expect(row).toMatchObject({ tokens_used: "-500", route: "'+cmd", error_message: "'-2+3", event_id: "'@evt", email: "'=HYPERLINK(\"http://evil\")" });
+    expect(JSON.parse(row.metadata as string)).toEqual({ note: "=1+1" });
+  });
+
+  it("the raw CSV writes created_at with the zone's offset, including +13:45", async () => {
+    const at = local("1997-01-15T08:30:00.123456", "Pacific/Chatham");
+    const [id] = await insertUsage([usage(at)]);
+    const raw = await csvRecords(rawLoader, "1997-01", "Pacific/Chatham");
+    const row = raw.records.find((r) => r.id === id) as CsvRecord;
+    expect(row.created_at).toBe("1997-01-15T08:30:00.123000+13:45");
+    expect(row.success).toBe("true");
+  });
+});
+
+describe("access", () => {
+  it("an analyst can view the report and download both CSVs", async () => {
+    const page = await pageData("2024-03", "UTC");
+    expect(page.month).toBe("2024-03");
+    for (const loader of [exportLoader, rawLoader]) {
+      const response = (await callLoader(loader, "/reports/export.csv?month=2024-03&tz=UTC")) as Response;
+      expect(response.status).toBe(200);
+      await response.body?.cancel();
+    }
+  });
+
+  it("a download the client abandons ends its query and returns the connection", async () => {
+    const running = async () => {
+      const result = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE 'COPY (SELECT%' AND datname = current_database()`.execute(t.db);
+      return result.rows[0]?.n ?? -1;
+    };
+    // More rows than socket buffers hold, so the COPY is still running after the first chunk.
+    await sql`INSERT INTO token_usage (user_id, action_type, model_used, tokens_used, created_at)
+      SELECT gen_random_uuid(), 'chat_conversation', 'gpt-4o', 3000, timestamptz '1990-01-01 00:00Z' + g * interval '1 second'
+      FROM generate_series(1, 60000) g`.execute(t.db);
+    const controller = new AbortController();
+    const response = (await callLoader(rawLoader, "/reports/raw.csv?month=1990-01&tz=UTC", analyst, { signal: controller.signal })) as Response;
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    expect((await reader.read()).done).toBe(false);
+    expect(await running()).toBe(1);
+    controller.abort();
+    await expect.poll(running, { timeout: 5_000 }).toBe(0);
+  });
+
+  it("support staff get 403 on the page and both downloads", async () => {
+    const support = await staffSession(t.db, "support");
+    for (const loader of [pageLoader, exportLoader, rawLoader]) {
+      const thrown = await callLoader(loader, "/reports?month=2024-03&tz=UTC", support).catch((e: unknown) => e);
+      expect(thrown).toBeInstanceOf(Response);
+      expect((thrown as Response).status).toBe(403);
+    }
+  });
+
+  it("anonymous visitors are sent to log in", async () => {
+    for (const loader of [pageLoader, exportLoader, rawLoader]) {
+      const thrown = (await callLoader(loader, "/reports/export.csv?month=2024-03&tz=UTC", null).catch((e: unknown) => e)) as Response;
+      expect(thrown.status).toBe(302);
+      expect(thrown.headers.get("location")).toMatch(/^\/login\?redirectTo=/);
+    }
+  });
+
+  it("a bad month or zone answers 400 naming the parameter", async () => {
+    const badMonth = (await callLoader(exportLoader, "/reports/export.csv?month=2024-13&tz=UTC")) as Response;
+    expect(badMonth.status).toBe(400);
+    expect((await badMonth.json()).errors).toHaveProperty("month");
+    const badZone = (await callLoader(rawLoader, "/reports/raw.csv?month=2024-03&tz=Mars/Olympus")) as Response;
+    expect(badZone.status).toBe(400);
+    expect((await badZone.json()).errors).toHaveProperty("tz");
+  });
+});
