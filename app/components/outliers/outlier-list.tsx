@@ -1,0 +1,121 @@
+import { Link, useFetcher } from "@remix-run/react";
+import type { ColumnDef } from "@tanstack/react-table";
+import { DataTable, type ServerPage, type ServerSort } from "../data-table/data-table";
+import { Badge } from "../ui/page";
+
+/** One flag as pages show it (built by listOutlierFlags in app/models/outlier-flags.server.ts). */
+export interface OutlierFlagRow {
+  id: number;
+  rule: string;
+  ruleLabel: string;
+  when: string;
+  actionType: string | null;
+  route: string | null;
+  userId: string | null;
+  numbers: string;
+  message: string;
+  status: "open" | "acknowledged";
+  ackNote: string | null;
+  ackBy: string | null;
+  ackWhen: string | null;
+  usageHref: string;
+}
+
+type AckResponse = { ok: true; message: string } | { ok: false; errors: Record<string, string> };
+
+/** Acknowledge with a note; posts to /outliers, so it works on any page that lists flags. */
+function AcknowledgeForm({ flag }: { flag: OutlierFlagRow }) {
+  const fetcher = useFetcher<AckResponse>();
+  const busy = fetcher.state !== "idle";
+  const errors = fetcher.data && !fetcher.data.ok ? fetcher.data.errors : {};
+  const noteId = `ack-note-${flag.id}`;
+  return (
+    <fetcher.Form method="post" action="/outliers" className="flex items-start gap-1" data-testid={`ack-form-${flag.id}`}>
+      <input type="hidden" name="intent" value="acknowledge" />
+      <input type="hidden" name="id" value={flag.id} />
+      <div>
+        <label htmlFor={noteId} className="sr-only">Note for flag {flag.id}</label>
+        <input id={noteId} name="note" required maxLength={500} placeholder="Note (required)" aria-invalid={errors.note ? true : undefined}
+          aria-describedby={errors.note ? `${noteId}-error` : undefined}
+          className="w-44 rounded border border-slate-300 px-2 py-1 text-xs" />
+        {errors.note || errors.id || errors.form ? (
+          <p id={`${noteId}-error`} role="alert" className="mt-0.5 text-xs text-rose-600">{errors.note ?? errors.id ?? errors.form}</p>
+        ) : null}
+      </div>
+      <button type="submit" disabled={busy} className="rounded bg-slate-800 px-2 py-1 text-xs font-medium text-white hover:bg-slate-700 disabled:opacity-60">
+        {busy ? "Saving…" : "Acknowledge"}
+      </button>
+    </fetcher.Form>
+  );
+}
+
+function columns(options: { canAcknowledge: boolean; showUser: boolean }): ColumnDef<OutlierFlagRow>[] {
+  const cols: ColumnDef<OutlierFlagRow>[] = [
+    { id: "occurred_at", header: "When", accessorKey: "when" },
+    { id: "rule", header: "Rule", cell: ({ row }) => <Badge tone={row.original.status === "open" ? "warn" : "neutral"}>{row.original.ruleLabel}</Badge> },
+    {
+      id: "action_type",
+      header: "Action type",
+      cell: ({ row }) => (row.original.actionType ? <Link to={`/action-types/${encodeURIComponent(row.original.actionType)}`} className="text-indigo-700 hover:underline">{row.original.actionType}</Link> : "—"),
+    },
+    { id: "route", header: "Route", cell: ({ row }) => <span className="font-mono text-xs">{row.original.route ?? "—"}</span> },
+  ];
+  if (options.showUser) {
+    cols.push({
+      id: "user_id",
+      header: "User",
+      enableSorting: false,
+      cell: ({ row }) => (row.original.userId ? <Link to={`/users/${row.original.userId}`} className="font-mono text-xs text-indigo-700 hover:underline" title={row.original.userId}>{row.original.userId.slice(0, 8)}…</Link> : "—"),
+    });
+  }
+  cols.push(
+    { id: "observed", header: "Numbers", meta: { align: "right" }, cell: ({ row }) => row.original.numbers },
+    { id: "message", header: "What happened", enableSorting: false, cell: ({ row }) => <p className="min-w-[22rem] max-w-xl whitespace-normal text-slate-700">{row.original.message}</p> },
+    {
+      id: "status",
+      header: "Status",
+      cell: ({ row }) => {
+        const f = row.original;
+        if (f.status === "acknowledged") {
+          return (
+            <div className="max-w-xs whitespace-normal text-xs">
+              <Badge tone="good">acknowledged</Badge>
+              <p className="mt-0.5 text-slate-600">“{f.ackNote}”</p>
+              <p className="text-slate-400">{f.ackBy ?? "unknown"} · {f.ackWhen}</p>
+            </div>
+          );
+        }
+        return options.canAcknowledge ? <AcknowledgeForm flag={f} /> : <Badge tone="warn">open</Badge>;
+      },
+    },
+    { id: "rows", header: "", enableSorting: false, cell: ({ row }) => <Link to={row.original.usageHref} className="text-xs text-indigo-700 hover:underline">Rows →</Link> },
+  );
+  return cols;
+}
+
+/**
+ * Outlier flags as a table: rule, when, numbers, message, status, links to the raw rows and the
+ * user. Sorting and paging are server-side when `sort`/`page` are given.
+ */
+export function OutlierList({
+  flags,
+  sort,
+  page,
+  canAcknowledge = false,
+  showUser = true,
+  emptyHint,
+  testId = "outlier-list",
+}: {
+  flags: OutlierFlagRow[];
+  sort?: ServerSort;
+  page?: ServerPage;
+  canAcknowledge?: boolean;
+  showUser?: boolean;
+  emptyHint?: string;
+  testId?: string;
+}) {
+  return (
+    <DataTable columns={columns({ canAcknowledge, showUser })} data={flags} sort={sort} page={page} testId={testId}
+      caption="Outlier flags" emptyTitle="No outlier flags" emptyHint={emptyHint} />
+  );
+}
