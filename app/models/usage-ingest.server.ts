@@ -81,17 +81,3 @@ export async function insertUsageEvents(db: Kysely<Database> | Transaction<Datab
   const accepted = rows[0]?.accepted ?? 0;
   return { accepted, duplicates: events.length - accepted };
 }
-
-const UNAVAILABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENOTFOUND", "EHOSTUNREACH", "EAI_AGAIN", "57P01", "57P02", "57P03", "53300"]);
-
-/**
- * Whether an error means "the database cannot be reached right now" (worth a 503 and a retry)
- * rather than "this request is wrong". SQLSTATE class 08 is connection exceptions.
- */
-export function isDatabaseUnavailable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === "string" && (UNAVAILABLE_CODES.has(code) || code.startsWith("08"))) return true;
-  if (error instanceof AggregateError) return error.errors.some(isDatabaseUnavailable);
-  return /Connection terminated|timeout exceeded when trying to connect|DATABASE_URL is not set/i.test(error.message);
-}

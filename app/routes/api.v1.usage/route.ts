@@ -7,12 +7,11 @@ import type { ActionFunctionArgs } from "@remix-run/node";
 import { requireApiAccess } from "~/lib/auth.server";
 import { PayloadTooLargeError, readBodyText } from "~/lib/http.server";
 import { parseUsageBatch, type BatchError } from "~/domain/usage-event";
-import { getDb } from "~/lib/db.server";
-import { insertUsageEvents, isDatabaseUnavailable } from "~/models/usage-ingest.server";
+import { databaseUnavailableResponse, getDb, isDatabaseUnavailable } from "~/lib/db.server";
+import { insertUsageEvents } from "~/models/usage-ingest.server";
 
 /** 1000 events with ordinary metadata stay far below this; larger bodies are refused unread. */
 export const MAX_BODY_BYTES = 2 * 1024 * 1024;
-const RETRY_AFTER_SECONDS = "5";
 
 interface IngestAnswer {
   accepted: number;
@@ -36,12 +35,14 @@ function isJsonContentType(header: string | null): boolean {
   return type === "application/json" || /^application\/[\w.+-]+\+json$/.test(type);
 }
 
-/** The auth helper answers {error}; the ingest API keeps its own shape for every status. */
-async function reshapeAuthRefusal(response: Response): Promise<Response> {
+/** Shared helpers answer {error} or {message}; the ingest API keeps its own shape for every status. */
+async function reshapeRefusal(response: Response): Promise<Response> {
   const body = (await response.json().catch(() => ({}))) as { error?: string; message?: string };
   const headers: Record<string, string> = {};
-  const challenge = response.headers.get("www-authenticate");
-  if (challenge) headers["www-authenticate"] = challenge;
+  for (const name of ["www-authenticate", "retry-after"]) {
+    const value = response.headers.get(name);
+    if (value) headers[name] = value;
+  }
   return refusal(response.status, body.error ?? body.message ?? "not allowed", headers);
 }
 
@@ -55,7 +56,7 @@ async function ingest(request: Request): Promise<Response> {
   try {
     await requireApiAccess(request, "ingest");
   } catch (thrown) {
-    if (thrown instanceof Response) return reshapeAuthRefusal(thrown);
+    if (thrown instanceof Response) return reshapeRefusal(thrown);
     throw thrown;
   }
   if (!isJsonContentType(request.headers.get("content-type"))) {
@@ -89,9 +90,7 @@ export async function action({ request }: ActionFunctionArgs) {
   try {
     return await ingest(request);
   } catch (error) {
-    if (isDatabaseUnavailable(error)) {
-      return refusal(503, "the database is unavailable; nothing was stored, retry later", { "retry-after": RETRY_AFTER_SECONDS });
-    }
+    if (isDatabaseUnavailable(error)) return reshapeRefusal(databaseUnavailableResponse(true));
     // The cause goes to the server log; the caller learns only that nothing was stored.
     console.error("POST /api/v1/usage failed:", error);
     return refusal(500, "the batch could not be stored; nothing was stored");
