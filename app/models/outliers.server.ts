@@ -252,10 +252,10 @@ async function unregisteredTypeCandidates(db: Db, from: Date | null) {
  */
 async function userSpikeCandidates(db: Db, from: Date | null) {
   const baselineFrom = from ? new Date(startOfUtcDay(from).getTime() - USER_SPIKE.baselineDays * DAY_MS) : null;
-  const result = await sql<{ userId: string; day: string; tokens: number; calls: number; baseline: number[]; firstAt: Date }>`
+  const result = await sql<{ userId: string; day: string; tokens: number; calls: number; largestCall: number; baseline: number[]; firstAt: Date }>`
     WITH daily AS (
       SELECT u.user_id, (u.created_at AT TIME ZONE 'UTC')::date AS day, sum(u.tokens_used)::bigint AS tokens,
-             count(*)::int AS calls, min(u.created_at) AS first_at
+             count(*)::int AS calls, max(u.tokens_used) AS largest_call, min(u.created_at) AS first_at
       FROM token_usage u
       WHERE ${baselineFrom ? sql`u.created_at >= ${baselineFrom}` : sql`true`}
       GROUP BY 1, 2
@@ -265,9 +265,9 @@ async function userSpikeCandidates(db: Db, from: Date | null) {
                RANGE BETWEEN ${`${USER_SPIKE.baselineDays} days`}::interval PRECEDING AND '1 day'::interval PRECEDING) AS baseline
       FROM daily d
     )
-    SELECT user_id AS "userId", to_char(day, 'YYYY-MM-DD') AS day, tokens, calls, baseline, first_at AS "firstAt"
+    SELECT user_id AS "userId", to_char(day, 'YYYY-MM-DD') AS day, tokens, calls, largest_call AS "largestCall", baseline, first_at AS "firstAt"
     FROM windowed
-    WHERE tokens > ${USER_SPIKE.floorTokens}
+    WHERE tokens - largest_call > ${USER_SPIKE.floorTokens}
       AND cardinality(baseline) >= ${USER_SPIKE.minBaselineDays}
       ${from ? sql`AND day >= ${startOfUtcDay(from)}::date` : sql``}`.execute(db);
   return result.rows.map((r) => ({ ...r, baseline: r.baseline.map(Number) }));

@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { evaluateUserSpike, median, medianAbsoluteDeviation, USER_SPIKE } from "../../../app/domain/outlier-rules/user-spike";
 
-const day = (tokens: number, baseline: number[]) => ({
+const day = (tokens: number, baseline: number[], largestCall = Math.ceil(tokens / 9)) => ({
   userId: "22222222-2222-4222-8222-222222222222",
   day: "2025-03-04",
   tokens,
   calls: 9,
+  largestCall,
   baseline,
   firstAt: new Date("2025-03-04T06:00:00Z"),
 });
@@ -33,15 +34,20 @@ describe("user_spike rule", () => {
   });
 
   it("does not fire below the absolute floor even when relatively huge", () => {
-    expect(evaluateUserSpike(day(40_000, [100, 120, 90, 110, 100]))).toBeNull();
+    expect(evaluateUserSpike(day(90_000, [100, 120, 90, 110, 100]))).toBeNull();
   });
 
   it("handles MAD = 0: the multiple of the median still decides", () => {
-    const flat = [20_000, 20_000, 20_000, 20_000, 20_000, 20_000];
-    expect(evaluateUserSpike(day(55_000, flat))).toBeNull();
-    const f = evaluateUserSpike(day(70_000, flat));
-    expect(f?.details).toMatchObject({ mad: 0, robustZ: null, threshold: 60_000 });
+    const flat = [50_000, 50_000, 50_000, 50_000, 50_000, 50_000];
+    expect(evaluateUserSpike(day(140_000, flat))).toBeNull();
+    const f = evaluateUserSpike(day(180_000, flat));
+    expect(f?.details).toMatchObject({ mad: 0, robustZ: null, threshold: 150_000 });
     expect(f?.message).toContain("MAD 0");
+  });
+
+  it("does not fire when one large call explains the day", () => {
+    expect(evaluateUserSpike(day(310_000, usual, 300_000))).toBeNull();
+    expect(evaluateUserSpike(day(410_000, usual, 200_000))?.details).toMatchObject({ largestCall: 200_000, withoutLargestCall: 210_000 });
   });
 
   it("needs enough active baseline days: a new user has no usual day yet", () => {
