@@ -1,0 +1,15 @@
+/**
+ * Every bench scenario, in the order `npm run bench` runs them. Adding one is one file in
+ * bench/scenarios/ exporting a BenchScenario (bench/types.ts; timing helpers in
+ * bench/measure.ts) and one line here.
+ */
+import type { BenchScenario } from "../types";
+import { overviewScenario } from "./overview";
+import { analyticsScenario } from "./analytics";
+import { outliersScenario } from "./outliers";
+
+export const SCENARIOS: BenchScenario[] = [
+  overviewScenario,
+  analyticsScenario,
+  outliersScenario,
+];
