@@ -12,7 +12,7 @@ const OPTIONS = { users: 120, rows: 12_000, days: 30, seed: 99, now: NOW };
 let first: TestDatabase;
 let second: TestDatabase;
 let planted: PlantedCases;
-let progress: [number, number][] = [];
+const progress: [number, number][] = [];
 
 async function indexNames(t: TestDatabase): Promise<string[]> {
   const result = await sql<{ indexname: string }>`SELECT indexname FROM pg_indexes WHERE schemaname = 'public' AND tablename = 'token_usage' ORDER BY 1`.execute(t.db);
