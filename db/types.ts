@@ -249,6 +249,15 @@ export interface UserUsageDayTable {
   cost_cents: Numeric;
 }
 
+export interface UserUsageDayTotalTable {
+  day: string;
+  user_id: string;
+  calls: number;
+  failures: number;
+  tokens: number;
+  cost_cents: Numeric;
+}
+
 /**
  * Every table tokenboard reads or writes. Seed-app tables live in `public`, tokenboard's in
  * `tokenboard`; the connection's search_path makes both reachable unqualified.
@@ -274,6 +283,7 @@ export interface Database {
   usage_hist_15m: UsageHist15mTable;
   usage_hist_day: UsageHistDayTable;
   user_usage_day: UserUsageDayTable;
+  user_usage_day_total: UserUsageDayTotalTable;
 }
 
 export type TokenUsageRow = Selectable<TokenUsageTable>;

@@ -62,11 +62,16 @@ function addMeasures(table: string) {
     above_range = ${t}.above_range + excluded.above_range, max_tokens = GREATEST(${t}.max_tokens, excluded.max_tokens)`;
 }
 
+const addUserMeasures = sql`calls = t.calls + excluded.calls, failures = t.failures + excluded.failures,
+  tokens = t.tokens + excluded.tokens, cost_cents = t.cost_cents + excluded.cost_cents`;
+
 /**
  * One statement that reads `source` once and adds it into every rollup table. Being one
  * statement, it is atomic with whatever produced `source` (the queue DELETE … RETURNING).
  */
-function rollupStatement(source: RawBuilder<unknown>): RawBuilder<{ rows: number }> {
+function rollupStatement(source: RawBuilder<unknown>, options: { fresh?: boolean } = {}): RawBuilder<{ rows: number }> {
+  // Into empty tables (a rebuild) plain inserts do; ON CONFLICT's speculative insertion costs more.
+  const upsert = (conflict: RawBuilder<unknown>, set: RawBuilder<unknown>) => (options.fresh ? sql`` : sql`ON CONFLICT ${conflict} DO UPDATE SET ${set}`);
   return sql<{ rows: number }>`
     WITH src AS MATERIALIZED (${source}),
     priced AS MATERIALIZED (${pricedSql(sql`SELECT * FROM src`)}),
@@ -77,29 +82,34 @@ function rollupStatement(source: RawBuilder<unknown>): RawBuilder<{ rows: number
     r15 AS (
       INSERT INTO tokenboard.usage_rollup_15m AS t (bucket, action_type, route, model, calls, failures, tokens, input_tokens, output_tokens, cost_cents, below_range, above_range, max_tokens)
       SELECT bucket, action_type, route, model, ${reSums} FROM fine GROUP BY bucket, action_type, route, model
-      ON CONFLICT (bucket, action_type, route, model) DO UPDATE SET ${addMeasures("t")}
+      ${upsert(sql`(bucket, action_type, route, model)`, addMeasures("t"))}
     ),
     rday AS (
       INSERT INTO tokenboard.usage_rollup_day AS t (day, action_type, route, model, calls, failures, tokens, input_tokens, output_tokens, cost_cents, below_range, above_range, max_tokens)
       SELECT (bucket AT TIME ZONE 'UTC')::date, action_type, route, model, ${reSums} FROM fine GROUP BY 1, action_type, route, model
-      ON CONFLICT (day, action_type, route, model) DO UPDATE SET ${addMeasures("t")}
+      ${upsert(sql`(day, action_type, route, model)`, addMeasures("t"))}
     ),
     h15 AS (
       INSERT INTO tokenboard.usage_hist_15m AS t (bucket, action_type, bin, calls)
       SELECT bucket, action_type, bin, sum(calls) FROM fine GROUP BY bucket, action_type, bin
-      ON CONFLICT (bucket, action_type, bin) DO UPDATE SET calls = t.calls + excluded.calls
+      ${upsert(sql`(bucket, action_type, bin)`, sql`calls = t.calls + excluded.calls`)}
     ),
     hday AS (
       INSERT INTO tokenboard.usage_hist_day AS t (day, action_type, bin, calls)
       SELECT (bucket AT TIME ZONE 'UTC')::date, action_type, bin, sum(calls) FROM fine GROUP BY 1, action_type, bin
-      ON CONFLICT (day, action_type, bin) DO UPDATE SET calls = t.calls + excluded.calls
+      ${upsert(sql`(day, action_type, bin)`, sql`calls = t.calls + excluded.calls`)}
     ),
     uday AS (
       INSERT INTO tokenboard.user_usage_day AS t (day, user_id, action_type, calls, failures, tokens, cost_cents)
       SELECT day, user_id, action_type, sum(sign), COALESCE(sum(sign) FILTER (WHERE NOT success), 0), sum(sign * tokens_used), sum(sign * cost_cents)
       FROM priced GROUP BY day, user_id, action_type
-      ON CONFLICT (day, user_id, action_type) DO UPDATE SET calls = t.calls + excluded.calls, failures = t.failures + excluded.failures,
-        tokens = t.tokens + excluded.tokens, cost_cents = t.cost_cents + excluded.cost_cents
+      ${upsert(sql`(day, user_id, action_type)`, addUserMeasures)}
+    ),
+    utot AS (
+      INSERT INTO tokenboard.user_usage_day_total AS t (day, user_id, calls, failures, tokens, cost_cents)
+      SELECT day, user_id, sum(sign), COALESCE(sum(sign) FILTER (WHERE NOT success), 0), sum(sign * tokens_used), sum(sign * cost_cents)
+      FROM priced GROUP BY day, user_id
+      ${upsert(sql`(day, user_id)`, addUserMeasures)}
     )
     SELECT count(*)::bigint AS rows FROM src`;
 }
@@ -157,11 +167,11 @@ export async function rebuildRollups(db: Kysely<Database>): Promise<{ rows: numb
     await sql`SELECT pg_advisory_lock(${ROLLUP_LOCK})`.execute(conn);
     try {
       const rows = await conn.transaction().setIsolationLevel("repeatable read").execute(async (trx) => {
-        for (const table of ["usage_rollup_15m", "usage_rollup_day", "usage_hist_15m", "usage_hist_day", "user_usage_day", "usage_rollup_queue"]) {
+        for (const table of ["usage_rollup_15m", "usage_rollup_day", "usage_hist_15m", "usage_hist_day", "user_usage_day", "user_usage_day_total", "usage_rollup_queue"]) {
           await sql`DELETE FROM ${sql.table(`tokenboard.${table}`)}`.execute(trx);
         }
         const source = sql`SELECT 1::smallint AS sign, created_at, user_id, action_type, route, model_used, success, tokens_used, input_tokens, output_tokens, calculated_cost_cents, audio_seconds FROM public.token_usage`;
-        const result = await rollupStatement(source).execute(trx);
+        const result = await rollupStatement(source, { fresh: true }).execute(trx);
         return Number(result.rows[0]?.rows ?? 0);
       });
       return { rows, ms: Date.now() - started };
@@ -179,9 +189,21 @@ export async function needsInitialBuild(db: Kysely<Database>): Promise<boolean> 
   return result.rows[0]?.needs ?? false;
 }
 
+/**
+ * A queue holding most of the table (a bulk load with triggers on) is cheaper to replace by a
+ * rebuild, one pass over token_usage, than to consume batch by batch.
+ */
+async function queueDwarfsTable(db: Kysely<Database>): Promise<boolean> {
+  const result = await sql<{ queued: number; rows: number }>`
+    SELECT COALESCE((SELECT max(id) - min(id) + 1 FROM tokenboard.usage_rollup_queue), 0)::bigint AS queued,
+           GREATEST((SELECT reltuples FROM pg_class WHERE oid = 'public.token_usage'::regclass), 0)::bigint AS rows`.execute(db);
+  const { queued, rows } = result.rows[0] ?? { queued: 0, rows: 0 };
+  return queued > 1_000_000 && queued > rows / 2;
+}
+
 /** What the in-process job runs: the initial build when needed, else the incremental pass. */
 export async function rollupJob(db: Kysely<Database>): Promise<string | void> {
-  if (await needsInitialBuild(db)) {
+  if ((await needsInitialBuild(db)) || (await queueDwarfsTable(db))) {
     const built = await rebuildRollups(db);
     return `initial build: ${built.rows} rows`;
   }
@@ -271,23 +293,30 @@ export function histogramFacts(range: InstantRange): RawBuilder<unknown> {
 }
 
 /**
- * Per user and action type for the range: whole UTC days from user_usage_day (plus the queue
- * tail of those days); the partial days at the edges from raw rows, which are exact and few.
- * Columns: user_id, action_type, calls, failures, tokens, cost_cents.
+ * Per user for the range: whole UTC days from the per-user day rollups (plus the queue tail
+ * of those days); the partial days at the edges from raw rows, which are exact and few.
+ * `byType` keeps action_type (user_usage_day); without it the smaller user_usage_day_total
+ * is read. `actionType` restricts to one type. Columns: user_id, [action_type,] calls,
+ * failures, tokens, cost_cents.
  */
-export function userFacts(range: InstantRange): RawBuilder<unknown> {
+export function userFacts(range: InstantRange, options: { byType?: boolean; actionType?: string } = {}): RawBuilder<unknown> {
   const split = splitRange(range);
+  const byType = options.byType || options.actionType !== undefined;
+  const typeColumn = byType ? sql`action_type, ` : sql``;
+  const typeWhere = (column: RawBuilder<unknown>) => (options.actionType !== undefined ? sql`AND ${column} = ${options.actionType}` : sql``);
   const raw = sql`
-    SELECT u.user_id, u.action_type, 1::bigint AS calls, (NOT u.success)::int::bigint AS failures, u.tokens_used::bigint AS tokens, ${costCentsSql} AS cost_cents
+    SELECT u.user_id, ${byType ? sql`u.action_type, ` : sql``}1::bigint AS calls, (NOT u.success)::int::bigint AS failures, u.tokens_used::bigint AS tokens, ${costCentsSql} AS cost_cents
     FROM public.token_usage u LEFT JOIN ai_model_pricing p ON p.model_name = u.model_used
-    WHERE ${instantIn(sql`u.created_at`, split.edges)}`;
+    WHERE (${instantIn(sql`u.created_at`, split.edges)}) ${typeWhere(sql`u.action_type`)}`;
   if (!split.days) return raw;
+  const table = byType ? sql`tokenboard.user_usage_day` : sql`tokenboard.user_usage_day_total`;
   return sql`
-    SELECT user_id, action_type, calls, failures, tokens, cost_cents
-    FROM tokenboard.user_usage_day WHERE day >= ${split.days.from}::date AND day < ${split.days.to}::date
+    SELECT user_id, ${typeColumn}calls, failures, tokens, cost_cents
+    FROM ${table} WHERE day >= ${split.days.from}::date AND day < ${split.days.to}::date ${typeWhere(sql`action_type`)}
     UNION ALL
-    SELECT user_id, action_type, sign::bigint, CASE WHEN success THEN 0 ELSE sign END::bigint, (sign * tokens_used)::bigint, sign * cost_cents
+    SELECT user_id, ${typeColumn}sign::bigint, CASE WHEN success THEN 0 ELSE sign END::bigint, (sign * tokens_used)::bigint, sign * cost_cents
     FROM (${pricedSql(sql`SELECT ${QUEUE_COLUMNS} FROM tokenboard.usage_rollup_queue WHERE created_at >= ${split.days.fromInstant} AND created_at < ${split.days.toInstant}`)}) tail
+    WHERE true ${typeWhere(sql`action_type`)}
     UNION ALL
     ${raw}`;
 }
@@ -307,7 +336,7 @@ export interface UserActionTotal {
 export async function userActionTotals(db: Kysely<Database>, range: InstantRange): Promise<UserActionTotal[]> {
   const result = await sql<UserActionTotal>`
     SELECT user_id, action_type, sum(calls)::bigint AS calls, sum(tokens)::bigint AS tokens, COALESCE(sum(cost_cents), 0)::float8 AS cost_cents
-    FROM (${userFacts(range)}) f
+    FROM (${userFacts(range, { byType: true })}) f
     GROUP BY user_id, action_type
     HAVING sum(calls) <> 0
     ORDER BY user_id, action_type`.execute(db);

@@ -133,6 +133,15 @@ describe("incremental rollups", () => {
     expect(fromRollups.map(({ user_id, action_type, calls, tokens }) => ({ user_id, action_type, calls, tokens }))).toEqual(raw.rows);
   });
 
+  it("per-user day totals agree with the per-user, per-type days", async () => {
+    await runRollup(t.db);
+    const diff = await sql<{ n: number }>`
+      SELECT count(*)::bigint AS n FROM (
+        SELECT day, user_id, sum(calls) AS calls, sum(tokens) AS tokens FROM tokenboard.user_usage_day GROUP BY 1, 2
+        EXCEPT SELECT day, user_id, calls, tokens FROM tokenboard.user_usage_day_total) d`.execute(t.db);
+    expect(diff.rows[0]?.n).toBe(0);
+  });
+
   it("histograms count every call once and max is the raw max", async () => {
     await runRollup(t.db);
     const hist = await sql<{ calls: number }>`SELECT sum(calls)::bigint AS calls FROM (${histogramFacts(WHOLE)}) h`.execute(t.db);

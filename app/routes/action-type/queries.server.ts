@@ -18,8 +18,7 @@ export async function topUsers(db: Kysely<Database>, range: InstantRange, option
     SELECT t.user_id, a.email, t.calls, t.tokens, t.cost_cents, t.failures
     FROM (
       SELECT user_id, sum(calls)::bigint AS calls, sum(tokens)::bigint AS tokens, COALESCE(sum(cost_cents), 0)::float8 AS cost_cents, sum(failures)::bigint AS failures
-      FROM (${userFacts(range)}) f
-      WHERE ${options.actionType ? sql`action_type = ${options.actionType}` : sql`true`}
+      FROM (${userFacts(range, { actionType: options.actionType })}) f
       GROUP BY user_id HAVING sum(calls) > 0
       ORDER BY ${order} DESC, user_id LIMIT ${options.limit ?? 10} OFFSET ${options.offset ?? 0}
     ) t LEFT JOIN tokenboard.app_users a ON a.user_id = t.user_id

@@ -38,9 +38,12 @@ const columns = [
   col.accessor("action_type", {
     header: "Action type",
     cell: (c) => (
-      <span className="flex items-center gap-1.5">
-        <Link to={`/action-types/${encodeURIComponent(c.getValue())}?${c.row.original.q}`} className="font-medium text-indigo-700 hover:underline">{c.getValue()}</Link>
-        {c.row.original.registered ? null : <Badge tone="bad">unregistered</Badge>}
+      <span>
+        <span className="flex items-center gap-1.5">
+          <Link to={`/action-types/${encodeURIComponent(c.getValue())}?${c.row.original.q}`} className="font-medium text-indigo-700 hover:underline">{c.getValue()}</Link>
+          {c.row.original.registered ? null : <Badge tone="bad">unregistered</Badge>}
+        </span>
+        <span className="block text-xs text-slate-500">expected {c.row.original.expected}</span>
       </span>
     ),
   }),
@@ -50,12 +53,11 @@ const columns = [
   }),
   col.accessor("tokens", { header: "Tokens", ...right, cell: (c) => formatInt(c.getValue()) }),
   col.accessor("cost_cents", { header: "Cost", ...right, cell: (c) => formatUsdFromCents(c.getValue()) }),
-  col.display({ id: "expected", header: "Expected", enableSorting: false, cell: (c) => c.row.original.expected }),
   col.accessor("p50", { header: "p50 ≈", ...right, cell: (c) => (c.getValue() === null ? "—" : formatInt(c.getValue() as number)) }),
   col.accessor("p95", { header: "p95 ≈", ...right, cell: (c) => (c.getValue() === null ? "—" : formatInt(c.getValue() as number)) }),
   col.accessor("max_tokens", { header: "Max", ...right, cell: (c) => (c.getValue() === null ? "—" : formatInt(c.getValue() as number)) }),
-  col.accessor("below_range", { header: "Below range", ...right, cell: (c) => count(c.getValue(), c.row.original.belowShare) }),
-  col.accessor("above_range", { header: "Above range", ...right, cell: (c) => count(c.getValue(), c.row.original.aboveShare) }),
+  col.accessor("below_range", { header: "Below", ...right, cell: (c) => count(c.getValue(), c.row.original.belowShare) }),
+  col.accessor("above_range", { header: "Above", ...right, cell: (c) => count(c.getValue(), c.row.original.aboveShare) }),
   col.accessor("failures", { header: "Failures", ...right, cell: (c) => formatInt(c.getValue()) }),
   col.accessor("override", { header: "Override", ...right, enableSorting: false, cell: (c) => (c.getValue() === null ? "—" : formatInt(c.getValue() as number)) }),
 ];

@@ -33,7 +33,7 @@ export async function overviewTotals(db: Kysely<Database>, range: DateRange, fil
            COALESCE(sum(calls), 0)::bigint AS calls,
            COALESCE(sum(failures), 0)::bigint AS failures,
            COALESCE(sum(cost_cents), 0)::float8 AS "costCents",
-           (SELECT count(*) FROM (SELECT user_id FROM (${userFacts(range)}) uf WHERE ${typeCondition(filter)}
+           (SELECT count(*) FROM (SELECT user_id FROM (${userFacts(range, { actionType: filter.actionType })}) uf
                                   GROUP BY user_id HAVING sum(calls) > 0) active)::bigint AS "activeUsers"
     FROM (${usageFacts(range)}) f
     WHERE ${typeCondition(filter)}`.execute(db);

@@ -88,7 +88,6 @@ export default function Overview() {
                 <th className="py-1">Type</th>
                 <th className="py-1 text-right">Calls</th>
                 <th className="py-1 text-right">Tokens</th>
-                <th className="py-1 text-right"><span className="sr-only">Rows</span></th>
               </tr>
             </thead>
             <tbody className="divide-y divide-slate-100">
@@ -96,15 +95,13 @@ export default function Overview() {
                 <tr key={t.name}>
                   <td className="py-1">
                     <Link to={query({ type: t.name })} className="text-indigo-700 hover:underline">{t.name}</Link>
+                    <Link to={`/action-types/${encodeURIComponent(t.name)}?${new URLSearchParams(range).toString()}`} className="ml-1 text-xs text-slate-400 hover:text-indigo-700" aria-label={`${t.name} details`}>↗</Link>
                     {t.registered ? null : <span className="ml-1 text-xs text-rose-600">unregistered</span>}
                   </td>
-                  <td className="py-1 text-right tabular-nums">{formatInt(t.calls)}</td>
-                  <td className="py-1 text-right tabular-nums">{formatInt(t.tokens)}</td>
-                  <td className="py-1 text-right text-xs">
-                    <Link to={`/action-types/${encodeURIComponent(t.name)}?${new URLSearchParams(range).toString()}`} className="text-slate-500 hover:underline">detail</Link>
-                    {" · "}
-                    <Link to={`/usage?${new URLSearchParams({ ...range, type: t.name }).toString()}`} className="text-slate-500 hover:underline">rows</Link>
+                  <td className="py-1 text-right tabular-nums">
+                    <Link to={`/usage?${new URLSearchParams({ ...range, type: t.name }).toString()}`} className="hover:underline" title="Raw rows">{formatInt(t.calls)}</Link>
                   </td>
+                  <td className="py-1 text-right tabular-nums">{formatInt(t.tokens)}</td>
                 </tr>
               ))}
             </tbody>

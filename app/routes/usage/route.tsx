@@ -34,7 +34,7 @@ const col = createColumnHelper<UsageRow>();
 const right = { meta: { align: "right" as const }, enableSorting: false };
 const columns = [
   col.accessor("created_at", { header: "Time (UTC)", enableSorting: false }),
-  col.accessor("user_id", { header: "User", enableSorting: false, cell: (c) => <Link to={`/users/${c.getValue()}`} className="font-mono text-xs text-indigo-700 hover:underline">{c.getValue()}</Link> }),
+  col.accessor("user_id", { header: "User", enableSorting: false, cell: (c) => <Link to={`/users/${c.getValue()}`} title={c.getValue()} className="font-mono text-xs text-indigo-700 hover:underline">{c.getValue().slice(0, 8)}…</Link> }),
   col.accessor("action_type", { header: "Action type", enableSorting: false }),
   col.accessor("route", { header: "Route", enableSorting: false, cell: (c) => c.getValue() ?? <span className="text-slate-400">(none)</span> }),
   col.accessor("model_used", { header: "Model", enableSorting: false }),

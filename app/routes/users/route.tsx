@@ -29,7 +29,7 @@ export async function loader({ request }: LoaderFunctionArgs) {
     q.data ? searchUsers(db, q.data) : Promise.resolve(null),
     topUsers(db, range, { orderBy: table.sort, limit: table.pageSize, offset: (table.page - 1) * table.pageSize }),
     sql<{ n: number }>`SELECT count(*)::bigint AS n FROM (SELECT user_id FROM (${userFacts(range)}) f GROUP BY user_id HAVING sum(calls) > 0) a`.execute(db),
-    recentOutliers(db, range, { rule: "user_spike" }, 15),
+    recentOutliers(db, range, { rule: "user_spike" }, 8),
   ]);
   return {
     range: { from: range.from, to: range.to, tz: range.tz },
@@ -100,8 +100,8 @@ export default function Users() {
             <ul className="space-y-1.5 text-sm" data-testid="user-spikes">
               {spikes.map((s) => (
                 <li key={s.id}>
-                  <Link to={`/users/${s.user_id}`} className="font-mono text-xs text-indigo-700 hover:underline">{s.user_id}</Link>{" "}
-                  <Badge tone={s.status === "open" ? "warn" : "neutral"}>{s.status}</Badge>
+                  <Badge tone={s.status === "open" ? "warn" : "neutral"}>{s.status}</Badge>{" "}
+                  <Link to={`/users/${s.user_id}`} title={s.user_id ?? ""} className="font-mono text-xs text-indigo-700 hover:underline">{s.user_id?.slice(0, 8)}…</Link>
                   <p className="text-xs text-slate-600">{s.message}</p>
                 </li>
               ))}
