@@ -6,7 +6,7 @@
 import { sql, type Kysely, type Transaction } from "kysely";
 import type { Database, LedgerEntry, LedgerKind } from "../../db/types";
 import { initialRemaining, insufficientMessage, planDebit, type OpenGrant } from "../domain/ledger";
-import { recordAudit, SYSTEM_ACTOR, type Actor } from "./audit.server";
+import { SYSTEM_ACTOR, type Actor } from "./audit.server";
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -35,23 +35,35 @@ function isUniqueViolation(error: unknown, constraint: string): boolean {
   return e?.code === UNIQUE_VIOLATION && e.constraint === constraint;
 }
 
-/** Serializes every write of one user: the balance row is the lock. Returns the current balance. */
+/**
+ * Serializes every write of one user: the balance row is the lock. An upsert that touches
+ * the row takes the lock and reads the latest balance in one round trip (the row is created
+ * at 0 on a user's first entry). Whatever runs after it in the transaction sees every entry
+ * committed before the lock was granted.
+ */
 async function lockBalance(trx: Transaction<Database>, userId: string): Promise<number> {
-  await trx.insertInto("token_balances").values({ user_id: userId, balance: 0 }).onConflict((oc) => oc.column("user_id").doNothing()).execute();
-  const row = await trx.selectFrom("token_balances").select("balance").where("user_id", "=", userId).forUpdate().executeTakeFirstOrThrow();
+  const row = await trx
+    .insertInto("token_balances")
+    .values({ user_id: userId, balance: 0 })
+    .onConflict((oc) => oc.column("user_id").doUpdateSet({ updated_at: sql`token_balances.updated_at` }))
+    .returning("balance")
+    .executeTakeFirstOrThrow();
   return row.balance;
 }
 
-async function openGrants(trx: Transaction<Database>, userId: string): Promise<(OpenGrant & { due: boolean })[]> {
-  const rows = await trx
-    .selectFrom("ledger_entries")
-    .select(["id", "remaining", "expires_at", sql<boolean>`expires_at <= now()`.as("due")])
-    .where("user_id", "=", userId)
-    .where("remaining", ">", 0)
-    .orderBy("expires_at")
-    .orderBy("id")
-    .execute();
-  return rows.map((r) => ({ id: r.id, remaining: r.remaining ?? 0, expiresAt: r.expires_at as Date, due: r.due }));
+type LiveGrant = OpenGrant & { due: boolean };
+
+/** Under the lock: whether the key was used already, and the user's grants with tokens left, in one query. */
+async function lockedState(trx: Transaction<Database>, userId: string, key: string | null): Promise<{ existingId: number | null; grants: LiveGrant[] }> {
+  const result = await sql<{ existing_id: number | null; grants: { id: number; remaining: number; expires_at: string; due: boolean }[] }>`
+    SELECT (SELECT id FROM ledger_entries WHERE idempotency_key = ${key}) AS existing_id,
+           COALESCE((SELECT jsonb_agg(jsonb_build_object('id', id, 'remaining', remaining, 'expires_at', expires_at, 'due', expires_at <= now()) ORDER BY expires_at, id)
+                     FROM ledger_entries WHERE user_id = ${userId} AND remaining > 0), '[]'::jsonb) AS grants`.execute(trx);
+  const row = result.rows[0];
+  return {
+    existingId: row?.existing_id ?? null,
+    grants: (row?.grants ?? []).map((g) => ({ id: g.id, remaining: g.remaining, expiresAt: new Date(g.expires_at), due: g.due })),
+  };
 }
 
 interface NewEntry {
@@ -68,41 +80,35 @@ interface NewEntry {
   expiredEntryId?: number | null;
 }
 
-/** Writes the entry, the new balance and the audit row (inside the caller's transaction). */
+/**
+ * Writes the entry, the new balance and the audit row in one statement (inside the caller's
+ * transaction). The audit insert is the same row recordAudit writes; it is inlined here
+ * because this is the hot path of every adjustment and one round trip matters under a lock.
+ */
 async function writeEntry(trx: Transaction<Database>, actor: Actor, balanceBefore: number, e: NewEntry): Promise<LedgerEntry> {
-  const entry = await trx
-    .insertInto("ledger_entries")
-    .values({
-      user_id: e.userId,
-      kind: e.kind,
-      amount: e.amount,
-      balance_after: e.balanceAfter,
-      reason: e.reason,
-      actor_id: actor.id,
-      actor_label: actor.label,
-      idempotency_key: e.idempotencyKey,
-      expires_at: e.expiresAt ?? null,
-      remaining: e.remaining ?? null,
-      forced: e.forced ?? false,
-      usage_id: e.usageId ?? null,
-      expired_entry_id: e.expiredEntryId ?? null,
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
-  await trx.updateTable("token_balances").set({ balance: e.balanceAfter, updated_at: sql`now()` }).where("user_id", "=", e.userId).execute();
-  await recordAudit(trx, actor, {
-    action: `ledger.${e.kind}`,
-    targetType: "user",
-    targetId: e.userId,
-    before: { balance: balanceBefore },
-    after: { balance: e.balanceAfter, entry_id: entry.id, amount: e.amount, ...(e.forced ? { forced: true } : {}) },
-    reason: e.reason,
-  });
+  const after = { balance: e.balanceAfter, amount: e.amount, ...(e.forced ? { forced: true } : {}) };
+  const result = await sql<LedgerEntry>`
+    WITH entry AS (
+      INSERT INTO ledger_entries (user_id, kind, amount, balance_after, reason, actor_id, actor_label, idempotency_key, expires_at, remaining, forced, usage_id, expired_entry_id)
+      VALUES (${e.userId}, ${e.kind}, ${e.amount}, ${e.balanceAfter}, ${e.reason}, ${actor.id}, ${actor.label}, ${e.idempotencyKey},
+              ${e.expiresAt ?? null}, ${e.remaining ?? null}, ${e.forced ?? false}, ${e.usageId ?? null}, ${e.expiredEntryId ?? null})
+      RETURNING *
+    ), balance AS (
+      UPDATE token_balances SET balance = ${e.balanceAfter}, updated_at = now() WHERE user_id = ${e.userId} RETURNING 1
+    ), audit AS (
+      INSERT INTO audit_log (actor_id, actor_label, action, target_type, target_id, before, after, reason, ip)
+      SELECT ${actor.id}, ${actor.label}, ${`ledger.${e.kind}`}, 'user', ${e.userId}, ${JSON.stringify({ balance: balanceBefore })}::jsonb,
+             ${JSON.stringify(after)}::jsonb || jsonb_build_object('entry_id', entry.id), ${e.reason}, ${actor.ip ?? null}
+      FROM entry RETURNING 1
+    )
+    SELECT entry.* FROM entry, balance, audit`.execute(trx);
+  const entry = result.rows[0];
+  if (!entry) throw new Error("ledger entry was not written");
   return entry;
 }
 
 /** Expires what is left of the user's lapsed grants; returns the balance after. */
-async function expireLapsed(trx: Transaction<Database>, userId: string, balance: number, grants: (OpenGrant & { due: boolean })[]): Promise<number> {
+async function expireLapsed(trx: Transaction<Database>, userId: string, balance: number, grants: LiveGrant[]): Promise<number> {
   let current = balance;
   for (const grant of grants.filter((g) => g.due)) {
     const after = current - grant.remaining;
@@ -150,9 +156,11 @@ export async function adjustBalance(db: Kysely<Database>, actor: Actor, input: A
   try {
     return await db.transaction().execute(async (trx) => {
       const locked = await lockBalance(trx, input.userId);
-      const existing = await findByKey(trx, input.idempotencyKey);
-      if (existing) return replayOf(existing, input);
-      const grants = await openGrants(trx, input.userId);
+      const { existingId, grants } = await lockedState(trx, input.userId, input.idempotencyKey);
+      if (existingId !== null) {
+        const existing = await findByKey(trx, input.idempotencyKey);
+        if (existing) return replayOf(existing, input);
+      }
       const balance = await expireLapsed(trx, input.userId, locked, grants);
       const live = grants.filter((g) => !g.due);
       if (input.kind === "deduct") {
@@ -214,7 +222,7 @@ export async function expireDueGrants(db: Kysely<Database>, limit = 500): Promis
   for (const { user_id } of users) {
     await db.transaction().execute(async (trx) => {
       const balance = await lockBalance(trx, user_id);
-      await expireLapsed(trx, user_id, balance, await openGrants(trx, user_id));
+      await expireLapsed(trx, user_id, balance, (await lockedState(trx, user_id, null)).grants);
     });
   }
   return users.length;
@@ -246,7 +254,7 @@ export async function chargeUsage(db: Kysely<Database>, aiTypes: readonly string
     await db.transaction().execute(async (trx) => {
       const locked = await lockBalance(trx, row.user_id);
       if (await trx.selectFrom("ledger_entries").select("id").where("usage_id", "=", row.id).executeTakeFirst()) return;
-      const grants = await openGrants(trx, row.user_id);
+      const { grants } = await lockedState(trx, row.user_id, null);
       const balance = await expireLapsed(trx, row.user_id, locked, grants);
       const take = Math.min(row.charge, Math.max(0, balance));
       await consume(trx, grants.filter((g) => !g.due), take);

@@ -7,9 +7,11 @@ import type { BenchScenario } from "../types";
 import { overviewScenario } from "./overview";
 import { analyticsScenario } from "./analytics";
 import { outliersScenario } from "./outliers";
+import { ledgerScenario } from "./ledger";
 
 export const SCENARIOS: BenchScenario[] = [
   overviewScenario,
   analyticsScenario,
   outliersScenario,
+  ledgerScenario,
 ];

@@ -1,0 +1,197 @@
+/**
+ * Ledger adjustments per second through the HTTP API on loopback: POST /api/v1/ledger with a
+ * ledger key, served by the real express app (the Remix build when one exists, else the
+ * route's action behind a bare HTTP server). One hot user (every request contends for one
+ * balance row) and 10,000 users. Afterwards the invariants are checked in SQL: balance =
+ * sum of the ledger = start + accepted grants − accepted deductions, no negative balance,
+ * one entry per accepted request. Beside it, a naive read-then-write handler under the same
+ * load shows the updates it loses.
+ */
+import { randomUUID } from "node:crypto";
+import fs from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import type { ServerBuild } from "@remix-run/node";
+import express from "express";
+import { sql } from "kysely";
+import type pg from "pg";
+import { registerApiKey } from "../../app/lib/auth.server";
+import type { BenchContext, BenchResult, BenchScenario } from "../types";
+
+const KEY = "bench-ledger-key-0123456789";
+const CONCURRENCY = 32;
+
+interface Load {
+  users: string[];
+  requests: number;
+}
+
+interface RunStats {
+  seconds: number;
+  perSecond: number;
+  accepted: number;
+  refused: number;
+  failed: number;
+  grants: Map<string, number>;
+  deductions: Map<string, number>;
+}
+
+async function startServer(ctx: BenchContext): Promise<{ base: string; close: () => Promise<void>; how: string }> {
+  process.env.DATABASE_URL = ctx.url;
+  const app = express();
+  // The naive handler: read the balance, then write read + delta, no lock, no transaction.
+  app.post("/naive", express.json(), async (req, res) => {
+    const { user_id: userId, amount, kind } = req.body as { user_id: string; amount: number; kind: string };
+    const delta = kind === "grant" ? amount : -amount;
+    const row = await ctx.pool.query<{ balance: string }>("SELECT balance FROM tokenboard.token_balances WHERE user_id = $1", [userId]);
+    const balance = Number(row.rows[0]?.balance ?? 0);
+    if (balance + delta < 0) return void res.status(409).json({ error: "insufficient" });
+    await ctx.pool.query("UPDATE tokenboard.token_balances SET balance = $2 WHERE user_id = $1", [userId, balance + delta]);
+    res.status(201).json({ balance: balance + delta });
+  });
+  const buildDir = path.resolve(process.env.TOKENBOARD_BUILD_DIR ?? "build");
+  const buildFile = path.join(buildDir, "server/index.js");
+  let how: string;
+  if (fs.existsSync(buildFile)) {
+    const { createApp } = await import("../../server/app");
+    const build = (await import(buildFile)) as ServerBuild;
+    app.use(createApp({ build, mode: "production" }));
+    how = `Remix build ${path.relative(process.cwd(), buildDir)}`;
+  } else {
+    const { action } = await import("../../app/routes/api.v1.ledger/route");
+    app.post("/api/v1/ledger", async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const request = new Request(`http://127.0.0.1${req.url}`, { method: "POST", headers: req.headers as Record<string, string>, body: Buffer.concat(chunks) });
+      const response = await action({ request, params: {}, context: {} });
+      res.status(response.status).type("application/json").send(await response.text());
+    });
+    how = "route action (no build found)";
+  }
+  const server = http.createServer(app);
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    base: `http://127.0.0.1:${port}`,
+    how,
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+/** CONCURRENCY clients, each sending its share of requests one after another over keep-alive. */
+async function drive(base: string, pathName: string, load: Load): Promise<RunStats> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const stats: RunStats = { seconds: 0, perSecond: 0, accepted: 0, refused: 0, failed: 0, grants: new Map(), deductions: new Map() };
+  let next = 0;
+  const send = (body: string) =>
+    new Promise<number>((resolve, reject) => {
+      const req = http.request(`${base}${pathName}`, { method: "POST", agent, headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      });
+      req.on("error", reject);
+      req.end(body);
+    });
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < load.requests) {
+        const i = next++;
+        const userId = load.users[i % load.users.length] as string;
+        // Two grants per deduction: deductions can still be refused when a user runs low.
+        const kind = i % 3 === 2 ? "deduct" : "grant";
+        const amount = 1 + (i % 7);
+        const status = await send(JSON.stringify({ user_id: userId, amount, kind, reason: "bench", idempotency_key: `bench-${randomUUID()}` }));
+        if (status === 201) {
+          stats.accepted++;
+          const bucket = kind === "grant" ? stats.grants : stats.deductions;
+          bucket.set(userId, (bucket.get(userId) ?? 0) + amount);
+        } else if (status === 409) stats.refused++;
+        else stats.failed++;
+      }
+    }),
+  );
+  stats.seconds = (performance.now() - started) / 1000;
+  stats.perSecond = load.requests / stats.seconds;
+  agent.destroy();
+  return stats;
+}
+
+async function seedBalances(pool: pg.Pool, users: string[], start: number): Promise<void> {
+  await pool.query(
+    `INSERT INTO tokenboard.token_balances (user_id, balance) SELECT u, 0 FROM unnest($1::uuid[]) u ON CONFLICT (user_id) DO NOTHING`,
+    [users],
+  );
+  // Starting balance through the ledger too, so that "balance = sum of the ledger" holds from the start.
+  await pool.query(
+    `WITH s AS (UPDATE tokenboard.token_balances SET balance = balance + $2 WHERE user_id = ANY($1::uuid[]) RETURNING user_id, balance)
+     INSERT INTO tokenboard.ledger_entries (user_id, kind, amount, balance_after, reason, actor_label, idempotency_key)
+     SELECT user_id, 'grant', $2, balance, 'bench start', 'bench', 'bench-start-' || user_id FROM s`,
+    [users, start],
+  );
+}
+
+/** Users whose balance differs from start + accepted grants − accepted deductions, or from their ledger, or is negative. */
+async function violations(ctx: BenchContext, users: string[], start: number, stats: RunStats, withLedger = true): Promise<{ violations: number; lost: number }> {
+  const rows = await sql<{ user_id: string; balance: number; ledger: number }>`
+    SELECT b.user_id, b.balance, COALESCE((SELECT sum(amount) FROM ledger_entries l WHERE l.user_id = b.user_id), 0)::bigint AS ledger
+    FROM token_balances b WHERE b.user_id = ANY(${users}::uuid[])`.execute(ctx.db);
+  let bad = 0;
+  let lost = 0;
+  for (const row of rows.rows) {
+    const expected = start + (stats.grants.get(row.user_id) ?? 0) - (stats.deductions.get(row.user_id) ?? 0);
+    lost += Math.abs(expected - row.balance);
+    if (row.balance !== expected || row.balance < 0 || (withLedger && row.ledger !== row.balance)) bad++;
+  }
+  return { violations: bad, lost };
+}
+
+async function measure(ctx: BenchContext, base: string, label: string, userCount: number, requests: number, target: number): Promise<BenchResult[]> {
+  const start = 1_000;
+  const users = Array.from({ length: userCount }, () => randomUUID());
+  await seedBalances(ctx.pool, users, start);
+  const ledger = await drive(base, "/api/v1/ledger", { users, requests });
+  const check = await violations(ctx, users, start, ledger);
+  const entries = await sql<{ n: number }>`SELECT count(*)::bigint AS n FROM ledger_entries WHERE user_id = ANY(${users}::uuid[]) AND reason = 'bench'`.execute(ctx.db);
+  const duplicates = Math.abs((entries.rows[0]?.n ?? 0) - ledger.accepted);
+  ctx.log(`ledger ${label}: ${requests} requests in ${ledger.seconds.toFixed(2)} s = ${ledger.perSecond.toFixed(0)}/s (accepted ${ledger.accepted}, insufficient ${ledger.refused}, failed ${ledger.failed}), invariant violations ${check.violations}, entry mismatches ${duplicates}`);
+
+  const naiveUsers = Array.from({ length: userCount }, () => randomUUID());
+  await seedBalances(ctx.pool, naiveUsers, start);
+  const naive = await drive(base, "/naive", { users: naiveUsers, requests });
+  // The naive handler writes no ledger entries: it is judged on the balance alone.
+  const naiveCheck = await violations(ctx, naiveUsers, start, naive, false);
+  ctx.log(`naive read-then-write ${label}: ${naive.perSecond.toFixed(0)}/s, ${naiveCheck.violations} users wrong, ${naiveCheck.lost} tokens of accepted adjustments lost`);
+
+  return [
+    { scenario: "ledger", metric: `adjustments/s via HTTP, ${label}`, measured: `${ledger.perSecond.toFixed(0)}/s`, target: `>= ${target}/s`, pass: ledger.perSecond >= target },
+    { scenario: "ledger", metric: `invariant violations, ${label}`, measured: String(check.violations + duplicates + ledger.failed), target: "0", pass: check.violations + duplicates + ledger.failed === 0 },
+    { scenario: "ledger", metric: `naive read-then-write, ${label}`, measured: `${naive.perSecond.toFixed(0)}/s, ${naiveCheck.lost} tokens lost on ${naiveCheck.violations} users`, target: "", pass: null },
+  ];
+}
+
+export const ledgerScenario: BenchScenario = {
+  name: "ledger",
+  run: async (ctx) => {
+    await registerApiKey(ctx.db, "bench", "ledger", KEY);
+    const server = await startServer(ctx);
+    ctx.log(`ledger bench: ${CONCURRENCY} concurrent HTTP clients against ${server.how}`);
+    try {
+      // Warm-up: JIT, connection pool, prepared plans.
+      await drive(server.base, "/api/v1/ledger", { users: [randomUUID()], requests: 300 });
+      return [
+        ...(await measure(ctx, server.base, "one hot user", 1, 4_000, 500)),
+        ...(await measure(ctx, server.base, "10,000 users", 10_000, 12_000, 2_000)),
+      ];
+    } finally {
+      await server.close();
+    }
+  },
+};
+
+export default ledgerScenario;
