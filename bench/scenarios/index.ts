@@ -7,11 +7,13 @@ import type { BenchScenario } from "../types";
 import { overviewScenario } from "./overview";
 import { analyticsScenario } from "./analytics";
 import { outliersScenario } from "./outliers";
+import { ingestScenario } from "./ingest";
 import { ledgerScenario } from "./ledger";
 
 export const SCENARIOS: BenchScenario[] = [
   overviewScenario,
   analyticsScenario,
   outliersScenario,
+  ingestScenario,
   ledgerScenario,
 ];

@@ -1,0 +1,167 @@
+/**
+ * Usage ingest throughput on the data set's indexes and rollup trigger:
+ * - POST /api/v1/usage over loopback HTTP with the typed client, 1000-event batches, one client
+ *   at a time and two at once (the machine has two cores). The route module runs behind a bare
+ *   node:http adapter, so Express/Remix routing (a fixed cost per request, not per event) is
+ *   left out; JSON, auth, validation and the insert are in.
+ * - `cli import-usage` on a 100,000-line CSV file.
+ * Everything inserted is deleted at the end (the rollup trigger queues the reversal), so the
+ * data set is unchanged for the next run.
+ */
+import { randomUUID } from "node:crypto";
+import fs from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { Readable } from "node:stream";
+import { sql } from "kysely";
+import { ACTION_TYPES } from "../../app/domain/action-types";
+import { registerApiKey } from "../../app/lib/auth.server";
+import { closeDb } from "../../app/lib/db.server";
+import { importUsageCsv } from "../../app/models/usage-import.server";
+import { action } from "../../app/routes/api.v1.usage/route";
+import { createTokenboardClient, type TokenUsageEvent } from "../../client/track-token-usage";
+import { formatMs, summarize } from "../measure";
+import type { BenchContext, BenchResult, BenchScenario } from "../types";
+
+const NAME = "ingest";
+const TARGET_EVENTS_PER_SECOND = 20_000;
+const BATCH = 1000;
+const SEQUENTIAL_BATCHES = 30;
+const PARALLEL_CLIENTS = 2;
+const CSV_LINES = 100_000;
+const EVENT_PREFIX = "bench-ingest-";
+const aiTypes = ACTION_TYPES.filter((t) => t.category === "ai");
+
+function benchEvent(i: number): TokenUsageEvent {
+  const type = aiTypes[i % aiTypes.length]!;
+  const range = type.expectedRange ?? { min: 100, max: 1000 };
+  return {
+    user_id: randomUUID(),
+    action_type: type.name as TokenUsageEvent["action_type"],
+    model_used: "gpt-4o",
+    tokens_used: range.min + (i % (range.max - range.min + 1)),
+    input_tokens: 1000,
+    output_tokens: 500,
+    route: type.routes[0] ?? null,
+    created_at: new Date(Date.now() - (i % 86_400) * 1000).toISOString(),
+    metadata: { bench: true, i },
+    event_id: `${EVENT_PREFIX}${randomUUID()}`,
+  };
+}
+
+/** The route module behind a minimal node:http server, as Remix's adapter would call it. */
+async function serveIngestRoute(): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = http.createServer(async (req, res) => {
+    const request = new Request(`http://127.0.0.1${req.url}`, {
+      method: req.method,
+      headers: req.headers as Record<string, string>,
+      body: req.method === "POST" ? (Readable.toWeb(req) as ReadableStream) : undefined,
+      duplex: "half",
+    } as RequestInit);
+    const response = (await action({ request, params: {}, context: {} })) as Response;
+    res.writeHead(response.status, Object.fromEntries(response.headers));
+    res.end(await response.text());
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+async function postBatches(baseUrl: string, key: string, batches: TokenUsageEvent[][]): Promise<number[]> {
+  const client = createTokenboardClient({ baseUrl, ingestKey: key, retries: 0 });
+  const latencies: number[] = [];
+  for (const batch of batches) {
+    const started = performance.now();
+    const result = await client.trackTokenUsage(batch);
+    latencies.push(performance.now() - started);
+    if (result.accepted !== batch.length) throw new Error(`expected ${batch.length} accepted, got ${result.accepted}`);
+  }
+  return latencies;
+}
+
+function batchesOf(count: number, offset: number): TokenUsageEvent[][] {
+  return Array.from({ length: count }, (_, b) => Array.from({ length: BATCH }, (_, i) => benchEvent(offset + b * BATCH + i)));
+}
+
+const rate = (events: number, ms: number) => Math.round((events * 1000) / ms);
+
+async function measureApi(ctx: BenchContext): Promise<BenchResult[]> {
+  const key = `bench-ingest-key-${randomUUID()}`;
+  await registerApiKey(ctx.db, "bench ingest", "ingest", key);
+  // The route reads the app's database handle; point it at this data set.
+  await closeDb();
+  process.env.DATABASE_URL = ctx.url;
+  const server = await serveIngestRoute();
+  try {
+    await postBatches(server.url, key, batchesOf(3, 0)); // warm-up: connections, plans, JIT
+    const sequential = batchesOf(SEQUENTIAL_BATCHES, 10_000);
+    let started = performance.now();
+    const latencies = await postBatches(server.url, key, sequential);
+    const sequentialMs = performance.now() - started;
+    const perClient = Math.ceil(SEQUENTIAL_BATCHES / PARALLEL_CLIENTS);
+    const parallel = Array.from({ length: PARALLEL_CLIENTS }, (_, c) => batchesOf(perClient, 100_000 + c * perClient * BATCH));
+    started = performance.now();
+    await Promise.all(parallel.map((batches) => postBatches(server.url, key, batches)));
+    const parallelMs = performance.now() - started;
+    const timing = summarize(latencies);
+    const sequentialRate = rate(SEQUENTIAL_BATCHES * BATCH, sequentialMs);
+    const parallelRate = rate(PARALLEL_CLIENTS * perClient * BATCH, parallelMs);
+    ctx.log(`ingest: ${sequentialRate.toLocaleString("en-US")} events/s with one client, ${parallelRate.toLocaleString("en-US")} with ${PARALLEL_CLIENTS}`);
+    return [
+      {
+        scenario: NAME,
+        metric: `POST /api/v1/usage, 1000-event batches, one client (${SEQUENTIAL_BATCHES} batches)`,
+        measured: `${sequentialRate.toLocaleString("en-US")} events/s (batch p50 ${formatMs(timing.p50)}, p95 ${formatMs(timing.p95)})`,
+        target: `>= ${TARGET_EVENTS_PER_SECOND.toLocaleString("en-US")} events/s`,
+        pass: sequentialRate >= TARGET_EVENTS_PER_SECOND,
+      },
+      {
+        scenario: NAME,
+        metric: `POST /api/v1/usage, 1000-event batches, ${PARALLEL_CLIENTS} clients at once`,
+        measured: `${parallelRate.toLocaleString("en-US")} events/s`,
+        target: `>= ${TARGET_EVENTS_PER_SECOND.toLocaleString("en-US")} events/s`,
+        pass: parallelRate >= TARGET_EVENTS_PER_SECOND,
+      },
+    ];
+  } finally {
+    await server.close();
+    await closeDb();
+    await ctx.db.deleteFrom("api_keys").where("name", "=", "bench ingest").execute();
+  }
+}
+
+async function measureCsvImport(ctx: BenchContext): Promise<BenchResult> {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tb-bench-")), "usage.csv");
+  const header = "user_id,action_type,model_used,tokens_used,input_tokens,output_tokens,route,created_at,event_id";
+  const lines = Array.from({ length: CSV_LINES }, (_, i) => {
+    const e = benchEvent(i);
+    return [e.user_id, e.action_type, e.model_used, e.tokens_used, e.input_tokens, e.output_tokens, e.route, e.created_at, e.event_id].join(",");
+  });
+  fs.writeFileSync(file, `${header}\n${lines.join("\n")}\n`);
+  try {
+    const report = await importUsageCsv(ctx.pool, fs.createReadStream(file), { actor: { id: null, label: "bench" }, source: "bench" });
+    if (report.loaded !== CSV_LINES) throw new Error(`import loaded ${report.loaded} of ${CSV_LINES} lines`);
+    return {
+      scenario: NAME,
+      metric: "cli import-usage, 100,000-line CSV (parse, validate, COPY, insert)",
+      measured: `${formatMs(report.elapsedMs)} (${rate(CSV_LINES, report.elapsedMs).toLocaleString("en-US")} rows/s)`,
+      target: "",
+      pass: null,
+    };
+  } finally {
+    fs.rmSync(path.dirname(file), { recursive: true, force: true });
+  }
+}
+
+export const ingestScenario: BenchScenario = {
+  name: NAME,
+  run: async (ctx) => {
+    try {
+      return [...(await measureApi(ctx)), await measureCsvImport(ctx)];
+    } finally {
+      await sql`DELETE FROM token_usage WHERE event_id LIKE ${`${EVENT_PREFIX}%`}`.execute(ctx.db);
+    }
+  },
+};
