@@ -117,6 +117,10 @@ export const overviewScenario: BenchScenario = {
     const figures = { app: await appLoaderQueries(ctx.db, range), raw: await rawGroupBy(ctx.db, range), naive: await naiveFetchAndReduce(ctx.db, range) };
     const app = await measure(() => appLoaderQueries(ctx.db, range), REPETITIONS.app);
     ctx.log(`${NAME}: app loader queries ${describeTiming(app)}`);
+    // Which of the loader's queries costs what, to know where to look when the target is missed.
+    for (const [label, query] of [["overviewTotals", overviewTotals], ["tokensPerDayByType", tokensPerDayByType], ["outlierCounts", outlierCounts]] as const) {
+      ctx.log(`${NAME}:   ${label} alone ${describeTiming(await measure(() => query(ctx.db, range), { repetitions: 10, warmup: 1 }))}`);
+    }
     const raw = await measure(() => rawGroupBy(ctx.db, range), REPETITIONS.raw);
     ctx.log(`${NAME}: raw GROUP BY ${describeTiming(raw)}`);
     const naive = await measure(() => naiveFetchAndReduce(ctx.db, range), REPETITIONS.naive);
