@@ -87,13 +87,20 @@ function aggregateSql(scope: Scope, sets: GroupColumn[][]): string {
 
 export interface CsvColumn {
   name: string;
-  kind: CsvColumnKind;
+  kind: CsvColumnKind | "uuid";
   /** SQL over the export's FROM clause. */
   sql: string;
   description: string;
 }
 
-const ISO_WITH_OFFSET = `'YYYY-MM-DD"T"HH24:MI:SS.USTZH:TZM'`;
+/**
+ * ISO 8601 with the session zone's offset as ±hh:mm. The timestamptz text form (DateStyle ISO)
+ * is several times cheaper than to_char() per row; it writes whole-hour offsets as ±hh, which
+ * JavaScript's Date cannot parse, hence the ":00".
+ */
+function isoWithOffsetSql(expr: string): string {
+  return `replace(${expr}::text, ' ', 'T') || CASE WHEN extract(timezone_minute FROM ${expr}) = 0 THEN ':00' ELSE '' END`;
+}
 
 function renderColumn(column: CsvColumn): string {
   const expr = (() => {
@@ -101,7 +108,10 @@ function renderColumn(column: CsvColumn): string {
       case "text":
         return neutralizeSql(`(${column.sql})::text`);
       case "timestamp":
-        return `to_char(${column.sql}, ${ISO_WITH_OFFSET})`;
+        return isoWithOffsetSql(column.sql);
+      case "uuid":
+        // A UUID never starts with a formula character: no neutralisation needed.
+        return `${column.sql}::text`;
       case "boolean":
         return `CASE WHEN ${column.sql} THEN 'true' WHEN NOT ${column.sql} THEN 'false' END`;
       case "number":
@@ -117,7 +127,7 @@ export const MONTHLY_COLUMNS: CsvColumn[] = [
   { name: "action_type", kind: "text", sql: "a.action_type", description: "action type (empty on the TOTAL row)" },
   { name: "calls", kind: "number", sql: "a.calls", description: "usage rows (AI calls) in the month" },
   { name: "tokens_used", kind: "number", sql: "a.tokens_used", description: "sum of tokens_used" },
-  { name: "cost_usd", kind: "number", sql: "round(a.cost_cents / 100, 6)", description: "cost in US dollars: calculated_cost_cents, else the model's pricing" },
+  { name: "cost_usd", kind: "number", sql: "round(a.cost_cents * 0.01, 6)", description: "cost in US dollars: calculated_cost_cents, else the model's pricing" },
   { name: "email", kind: "text", sql: "e.email", description: "the user's email when known (tokenboard.app_users)" },
   { name: "users", kind: "number", sql: "a.users", description: "distinct users: 1 on user rows, active users on the TOTAL row" },
   { name: "failures", kind: "number", sql: "a.failures", description: "calls with success = false" },
@@ -136,9 +146,9 @@ export function monthlyCsvSql(): string {
 
 /** Raw export: every usage row of the month, oldest first. */
 export const RAW_COLUMNS: CsvColumn[] = [
-  { name: "id", kind: "text", sql: "u.id", description: "usage row id" },
+  { name: "id", kind: "uuid", sql: "u.id", description: "usage row id" },
   { name: "created_at", kind: "timestamp", sql: "u.created_at", description: "ISO 8601 with the zone's offset, microseconds" },
-  { name: "user_id", kind: "text", sql: "u.user_id", description: "the user's UUID" },
+  { name: "user_id", kind: "uuid", sql: "u.user_id", description: "the user's UUID" },
   { name: "email", kind: "text", sql: "e.email", description: "the user's email when known" },
   { name: "action_type", kind: "text", sql: "u.action_type", description: "action type" },
   { name: "route", kind: "text", sql: "u.route", description: "route that made the call, when known" },
@@ -148,7 +158,7 @@ export const RAW_COLUMNS: CsvColumn[] = [
   { name: "output_tokens", kind: "number", sql: "u.output_tokens", description: "completion tokens" },
   { name: "success", kind: "boolean", sql: "u.success", description: "true or false" },
   { name: "error_message", kind: "text", sql: "u.error_message", description: "error of a failed call" },
-  { name: "cost_usd", kind: "number", sql: `round(round(${COST_CENTS_SQL}, 4) / 100, 6)`, description: "cost in US dollars, as in the monthly export" },
+  { name: "cost_usd", kind: "number", sql: `round(${COST_CENTS_SQL}, 4) * 0.01`, description: "cost in US dollars, as in the monthly export" },
   { name: "calculated_cost_cents", kind: "number", sql: "u.calculated_cost_cents", description: "cost the app recorded, in cents (empty if none)" },
   { name: "audio_seconds", kind: "number", sql: "u.audio_seconds", description: "audio length for audio types" },
   { name: "event_id", kind: "text", sql: "u.event_id", description: "ingest idempotency id, when sent" },

@@ -7,44 +7,23 @@ import fs from "node:fs";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
+import { parseCliOptions } from "../../db/seed/cli-options";
 import { monthPeriod, monthSchema, timeZoneSchema } from "../../app/domain/period";
 import { openCsvExport, ReportInputError } from "../../app/models/reports.server";
 import { withCliDatabase } from "./database";
 import type { CliCommand } from "./types";
 
 const optionsSchema = z.object({
-  month: monthSchema,
-  tz: timeZoneSchema,
+  month: z.string({ required_error: "is required, as YYYY-MM" }).pipe(monthSchema),
+  tz: z.string({ required_error: "is required, as an IANA zone such as Europe/Berlin" }).pipe(timeZoneSchema),
   out: z.string().min(1, "must be a file path").optional(),
   raw: z.boolean().default(false),
 });
 
 export type ExportOptions = z.infer<typeof optionsSchema>;
 
+const OPTION_KINDS = { month: { type: "string" }, tz: { type: "string" }, out: { type: "string" }, raw: { type: "boolean" } } as const;
 const USAGE = "usage: npm run cli -- export --month YYYY-MM --tz <IANA zone> [--out FILE] [--raw]";
-
-/** Turns argv into an options object; unknown flags and missing values are errors by name. */
-export function parseExportArgs(args: string[]): { ok: true; options: ExportOptions } | { ok: false; message: string } {
-  const input: Record<string, string | boolean> = {};
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] as string;
-    const [flag, inline] = arg.split(/=(.*)/s, 2) as [string, string | undefined];
-    if (flag === "--raw") {
-      input.raw = true;
-      continue;
-    }
-    if (!["--month", "--tz", "--out"].includes(flag)) return { ok: false, message: `unknown option ${JSON.stringify(arg)}\n${USAGE}` };
-    const value = inline ?? args[++i];
-    if (value === undefined || value.startsWith("--")) return { ok: false, message: `${flag} needs a value\n${USAGE}` };
-    input[flag.slice(2)] = value;
-  }
-  const parsed = optionsSchema.safeParse(input);
-  if (parsed.success) return { ok: true, options: parsed.data };
-  const issue = parsed.error.issues[0];
-  const option = `--${String(issue?.path[0] ?? "month")}`;
-  const message = issue?.code === "invalid_type" && issue.received === "undefined" ? "is required" : issue?.message;
-  return { ok: false, message: `${option}: ${message}\n${USAGE}` };
-}
 
 async function writeExport(options: ExportOptions): Promise<number> {
   const period = monthPeriod(options.month, options.tz);
@@ -71,16 +50,16 @@ async function writeExport(options: ExportOptions): Promise<number> {
 export const command: CliCommand = {
   summary: "export --month YYYY-MM --tz ZONE [--out FILE] [--raw]: the monthly CSV (or every usage row)",
   run: async (args) => {
-    const parsed = parseExportArgs(args);
+    const parsed = parseCliOptions(args, OPTION_KINDS, optionsSchema);
     if (!parsed.ok) {
-      console.error(parsed.message);
+      console.error(`export: ${parsed.message}\n${USAGE}`);
       return 2;
     }
     try {
-      return await writeExport(parsed.options);
+      return await writeExport(parsed.data);
     } catch (error) {
       if (error instanceof ReportInputError) {
-        console.error(`--${error.field}: ${error.message}`);
+        console.error(`export: --${error.field}: ${error.message}`);
         return 2;
       }
       throw error;

@@ -1,8 +1,10 @@
 import { parse } from "csv-parse/sync";
 import { sql } from "kysely";
+import fc from "fast-check";
 import { DateTime } from "luxon";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NewTokenUsage } from "../../db/types";
+import { neutralizeCell } from "../../app/domain/csv";
 import { monthPeriod } from "../../app/domain/period";
 import { loader as pageLoader } from "../../app/routes/reports/route";
 import { loader as exportLoader } from "../../app/routes/reports.export/route";
@@ -126,7 +128,7 @@ describe("monthly totals", () => {
     expect(ids.has(nextMidnight as string)).toBe(false);
     expect(ids.has(beforeFirst as string)).toBe(false);
     const lastRecord = raw.records.find((r) => r.id === lastMoment) as CsvRecord;
-    expect(lastRecord.created_at).toMatch(new RegExp(`^${lastDay}T23:59:59\\.999000[+-]\\d{2}:\\d{2}$`));
+    expect(lastRecord.created_at).toMatch(new RegExp(`^${lastDay}T23:59:59\\.999[+-]\\d{2}:\\d{2}$`));
     expect(DateTime.fromISO(String(lastRecord.created_at)).toMillis()).toBe(local(`${lastDay}T23:59:59.999`, tz).getTime());
     const following = await csvRecords(rawLoader, next.toFormat("yyyy-MM"), tz);
     expect(following.records.some((r) => r.id === nextMidnight)).toBe(true);
@@ -173,12 +175,22 @@ describe("CSV shape", () => {
     expect(JSON.parse(row.metadata as string)).toEqual({ note: "=1+1" });
   });
 
+  it("PostgreSQL's CSV applies the same neutralisation and quoting as the JavaScript rule, for any text", async () => {
+    const texts = fc.sample(fc.string({ unit: "binary", maxLength: 30 }).map((s) => s.replace(/\0/g, "")), { numRuns: 300, seed: 7 });
+    texts.push("=1+1", "+x", "-x", "@x", "\tx", "\rx", "a,b", 'q"q', "line\nbreak", "", "\\.");
+    const at = local("1996-04-10T12:00:00", "UTC");
+    const ids = await insertUsage(texts.map((text) => usage(at, { error_message: text })));
+    const raw = await csvRecords(rawLoader, "1996-04", "UTC");
+    const byId = new Map(raw.records.map((r) => [r.id, r.error_message]));
+    ids.forEach((id, i) => expect(byId.get(id)).toBe(neutralizeCell(texts[i] as string)));
+  });
+
   it("the raw CSV writes created_at with the zone's offset, including +13:45", async () => {
     const at = local("1997-01-15T08:30:00.123456", "Pacific/Chatham");
     const [id] = await insertUsage([usage(at)]);
     const raw = await csvRecords(rawLoader, "1997-01", "Pacific/Chatham");
     const row = raw.records.find((r) => r.id === id) as CsvRecord;
-    expect(row.created_at).toBe("1997-01-15T08:30:00.123000+13:45");
+    expect(row.created_at).toBe("1997-01-15T08:30:00.123+13:45");
     expect(row.success).toBe("true");
   });
 });
