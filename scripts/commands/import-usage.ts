@@ -18,11 +18,11 @@ const argsSchema = z
   .transform((args) => ({ files: args.filter((a) => !a.startsWith("--")), options: args.filter((a) => a.startsWith("--")) }))
   .pipe(
     z.object({
+      options: z.array(z.enum(OPTIONS, { errorMap: (_issue, ctx) => ({ message: `unknown option ${JSON.stringify(ctx.data)}; options are ${OPTIONS.join(", ")}` }) })),
       files: z
         .array(z.string())
         .length(1, "give exactly one file: import-usage <file.csv> (or - for standard input)")
-        .refine(([file]) => file === "-" || fs.existsSync(file!), ([file]) => ({ message: `file ${JSON.stringify(file)} does not exist` })),
-      options: z.array(z.enum(OPTIONS, { errorMap: (_issue, ctx) => ({ message: `unknown option ${JSON.stringify(ctx.data)}; options are ${OPTIONS.join(", ")}` }) })),
+        .refine((files) => files.length !== 1 || files[0] === "-" || fs.existsSync(files[0]!), ([file]) => ({ message: `file ${JSON.stringify(file)} does not exist` })),
     }),
   );
 
@@ -32,7 +32,9 @@ function rate(rows: number, ms: number): string {
 
 function printReport(report: ImportReport, dryRun: boolean): void {
   const outcome = report.committed
-    ? "loaded"
+    ? report.rejected > 0
+      ? "loaded the valid lines; the rejected ones below were not stored (exit code 1)"
+      : "loaded"
     : dryRun
       ? "dry run: nothing stored (this is what a real run would do)"
       : "refused (--strict and some lines were rejected): nothing stored";

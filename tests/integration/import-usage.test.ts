@@ -240,7 +240,7 @@ describe("npm run cli -- import-usage", () => {
     [[], /exactly one file/],
     [["a.csv", "b.csv"], /exactly one file/],
     [["/no/such/file.csv"], /file "\/no\/such\/file.csv" does not exist/],
-    [["package.json", "--fast"], /unknown option "--fast"; options are --dry-run, --strict/],
+    [["x.csv", "--fast"], /unknown option "--fast"; options are --dry-run, --strict/],
   ])("exits 2 with a message for bad arguments %j", async (args, message) => {
     const { code, err } = await runCli(args as string[]);
     expect(code).toBe(2);
