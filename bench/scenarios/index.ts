@@ -9,6 +9,7 @@ import { analyticsScenario } from "./analytics";
 import { outliersScenario } from "./outliers";
 import { ingestScenario } from "./ingest";
 import { ledgerScenario } from "./ledger";
+import { exportScenario } from "./export";
 
 export const SCENARIOS: BenchScenario[] = [
   overviewScenario,
@@ -16,4 +17,5 @@ export const SCENARIOS: BenchScenario[] = [
   outliersScenario,
   ingestScenario,
   ledgerScenario,
+  exportScenario,
 ];
