@@ -171,14 +171,14 @@ describe("POST /api/v1/usage validation (422, all-or-nothing)", () => {
 
 describe("POST /api/v1/usage storing", () => {
   it("stores a valid batch exactly as sent, with defaults for the fields left out", async () => {
-    const full = event({
+    // Fields that come back from the database exactly as sent.
+    const roundTrip = {
       action_type: "audio_generation",
       model_used: "tts-1",
       tokens_used: 42,
       success: false,
       error_message: "upstream timeout",
       metadata: { voice: "alloy", nested: { a: [1, 2] } },
-      created_at: "2025-03-01T12:30:00.250+02:00",
       calculated_cost_cents: 1.2345,
       audio_seconds: 12.5,
       audio_duration_formatted: "0:12",
@@ -186,36 +186,17 @@ describe("POST /api/v1/usage storing", () => {
       openai_created: 1_740_000_000,
       system_fingerprint: "fp_1",
       actual_cost_cents: 1.3,
-      reconciled_at: "2025-03-02T00:00:00Z",
       reconciliation_status: "matched",
       route: "/lib/services/audioService.ts",
-    });
+    };
+    const full = event({ ...roundTrip, created_at: "2025-03-01T12:30:00.250+02:00", reconciled_at: "2025-03-02T00:00:00Z" });
     const minimal = { user_id: randomUUID(), action_type: "image_generation", model_used: "dall-e-3", tokens_used: 25, event_id: randomUUID() };
     const { status, body } = await sendEvents([full, minimal]);
     expect(status).toBe(200);
     expect(body).toEqual({ accepted: 2, duplicates: 0, errors: [] });
 
     const stored = await t.db.selectFrom("token_usage").selectAll().where("event_id", "=", full.event_id as string).executeTakeFirstOrThrow();
-    expect(stored).toMatchObject({
-      user_id: full.user_id,
-      action_type: "audio_generation",
-      model_used: "tts-1",
-      tokens_used: 42,
-      input_tokens: 2_000,
-      output_tokens: 1_000,
-      success: false,
-      error_message: "upstream timeout",
-      metadata: { voice: "alloy", nested: { a: [1, 2] } },
-      calculated_cost_cents: 1.2345,
-      audio_seconds: 12.5,
-      audio_duration_formatted: "0:12",
-      openai_request_id: "req_123",
-      openai_created: 1_740_000_000,
-      system_fingerprint: "fp_1",
-      actual_cost_cents: 1.3,
-      reconciliation_status: "matched",
-      route: "/lib/services/audioService.ts",
-    });
+    expect(stored).toMatchObject({ ...roundTrip, user_id: full.user_id, input_tokens: 2_000, output_tokens: 1_000 });
     expect(stored.created_at.toISOString()).toBe("2025-03-01T10:30:00.250Z");
     expect(stored.reconciled_at?.toISOString()).toBe("2025-03-02T00:00:00.000Z");
 
