@@ -1,6 +1,6 @@
 import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { data } from "@remix-run/node";
-import { Form, useLoaderData, useSearchParams } from "@remix-run/react";
+import { Form, Link, useLoaderData, useSearchParams } from "@remix-run/react";
 import type { ColumnDef } from "@tanstack/react-table";
 import { z } from "zod";
 import { DataTable } from "~/components/data-table/data-table";
@@ -26,6 +26,17 @@ const filterSchema = z.object({
   dir: z.enum(["asc", "desc"]).default("desc"),
 });
 
+const show = (v: unknown) => (v === undefined ? "–" : typeof v === "string" ? v : JSON.stringify(v));
+
+/** "balance: 100 → 350; entry_id: 42": one line per field that a write set or changed. */
+function describeChange(before: unknown, after: unknown): string[] {
+  const b = (before && typeof before === "object" ? before : {}) as Record<string, unknown>;
+  const a = (after && typeof after === "object" ? after : {}) as Record<string, unknown>;
+  return [...new Set([...Object.keys(b), ...Object.keys(a)])].map((key) =>
+    key in b && key in a ? `${key}: ${show(b[key])} → ${show(a[key])}` : key in a ? `${key}: ${show(a[key])}` : `${key}: ${show(b[key])} → –`,
+  );
+}
+
 function invalid(errors: Record<string, string>): never {
   throw data({ message: `Invalid filter: ${Object.entries(errors).map(([k, m]) => `${k} ${m}`).join("; ")}` }, { status: 400 });
 }
@@ -44,7 +55,7 @@ export async function loader({ request }: LoaderFunctionArgs) {
     filter: { actor: actor ?? "", action: action ?? "", target: target ?? "" },
     sort: { id: "at", desc: dir === "desc" },
     page: { page, pageSize: PAGE_SIZE, total: result.total },
-    rows: result.rows.map((r) => ({ ...r, at: r.at.toISOString(), before: r.before === null ? null : JSON.stringify(r.before), after: r.after === null ? null : JSON.stringify(r.after) })),
+    rows: result.rows.map((r) => ({ ...r, at: r.at.toISOString(), change: describeChange(r.before, r.after) })),
     actions: KNOWN_AUDIT_ACTIONS,
   };
 }
@@ -55,15 +66,25 @@ const columns: ColumnDef<Row>[] = [
   { id: "at", header: "When (UTC)", cell: ({ row }) => row.original.at.replace("T", " ").slice(0, 19) },
   { id: "actor", header: "Actor", cell: ({ row }) => row.original.actor_label, enableSorting: false },
   { id: "action", header: "Action", cell: ({ row }) => <code className="text-xs">{row.original.action}</code>, enableSorting: false },
-  { id: "target", header: "Target", cell: ({ row }) => `${row.original.target_type}${row.original.target_id ? ` ${row.original.target_id}` : ""}`, enableSorting: false },
+  {
+    id: "target",
+    header: "Target",
+    enableSorting: false,
+    cell: ({ row }) => {
+      const { target_type: type, target_id: id } = row.original;
+      if (!id) return type;
+      const label = id.length > 20 ? `${id.slice(0, 8)}…` : id;
+      return type === "user" ? <Link to={`/users/${id}`} title={id} className="text-indigo-700 hover:underline">user {label}</Link> : <span title={id}>{type} {label}</span>;
+    },
+  },
   {
     id: "change",
     header: "Change",
     enableSorting: false,
     cell: ({ row }) => (
-      <span className="block max-w-md whitespace-normal break-all font-mono text-xs text-slate-600">
-        {row.original.before ? `${row.original.before} → ` : ""}{row.original.after ?? ""}
-      </span>
+      <ul className="text-xs text-slate-600">
+        {row.original.change.map((line) => <li key={line}>{line}</li>)}
+      </ul>
     ),
   },
   { id: "reason", header: "Reason", cell: ({ row }) => <span className="block max-w-xs whitespace-normal">{row.original.reason ?? ""}</span>, enableSorting: false },

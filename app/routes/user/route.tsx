@@ -163,8 +163,8 @@ export default function UserPage() {
         actions={<RangeControl value={d.range} />}
       />
       {d.adjusted ? <p role="status" className="mb-3 rounded border border-emerald-200 bg-emerald-50 px-3 py-2 text-sm text-emerald-800" data-testid="adjusted-banner">Saved: ledger entry #{d.adjusted}.</p> : null}
-      <div className="grid gap-4 xl:grid-cols-3">
-        <div className="space-y-4 xl:col-span-2">
+      <div className="grid gap-4 xl:grid-cols-[minmax(0,1fr)_18rem]">
+        <div className="min-w-0 space-y-4">
           <UsageCard series={d.series} byType={d.byType} range={d.range} />
           {d.ledger ? <LedgerCard ledger={d.ledger} /> : null}
           <RecentUsageCard usage={d.usage} />

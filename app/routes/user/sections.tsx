@@ -16,11 +16,11 @@ export function UsageCard({ series, byType, range }: { series: { points: Record<
       {byType.length === 0 ? (
         <EmptyState title="No usage in this range">Pick a wider range above.</EmptyState>
       ) : (
-        <div className="grid gap-4 lg:grid-cols-3">
-          <div className="lg:col-span-2">
+        <div className="grid gap-4 2xl:grid-cols-3">
+          <div className="2xl:col-span-2">
             <StackedSeries data={series.points} series={series.keys} height={220} label="This user's tokens per day, stacked by action type" />
           </div>
-          <table className="text-sm" data-testid="user-usage-by-type">
+          <table className="w-full text-sm" data-testid="user-usage-by-type">
             <thead>
               <tr className="text-left text-xs uppercase text-slate-500">
                 <th scope="col" className="py-1">Type</th>
