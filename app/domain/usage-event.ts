@@ -50,11 +50,10 @@ const amount = () =>
     .min(0, `must be a number from 0 to ${NUMERIC_MAX}`)
     .max(NUMERIC_MAX, `must be a number from 0 to ${NUMERIC_MAX}`);
 
+const DATE_TIME_MESSAGE = "must be an ISO 8601 date-time with offset, e.g. 2025-01-31T12:00:00Z";
+
 /** Its range (not in the future, not before 2000) is checked in validateUsageEvent. */
-const instant = () =>
-  z
-    .string({ invalid_type_error: "must be an ISO 8601 date-time with offset, e.g. 2025-01-31T12:00:00Z" })
-    .datetime({ offset: true, message: "must be an ISO 8601 date-time with offset, e.g. 2025-01-31T12:00:00Z" });
+const instant = () => z.string({ invalid_type_error: DATE_TIME_MESSAGE }).datetime({ offset: true, message: DATE_TIME_MESSAGE });
 
 export const RECONCILIATION_STATUSES = ["pending", "matched", "discrepancy", "not_applicable"] as const;
 
@@ -134,7 +133,8 @@ function crossFieldProblems(input: Record<string, unknown>, refused: Set<string>
     const value = input[field];
     if (typeof value !== "string" || refused.has(field)) continue;
     const at = Date.parse(value);
-    if (at > now + FUTURE_TOLERANCE_MS) problems.push({ field, message: "is more than 1 day in the future" });
+    if (Number.isNaN(at)) problems.push({ field, message: DATE_TIME_MESSAGE });
+    else if (at > now + FUTURE_TOLERANCE_MS) problems.push({ field, message: "is more than 1 day in the future" });
     else if (at < EARLIEST) problems.push({ field, message: "is before 2000-01-01" });
   }
   if (!refused.has("metadata") && !isStorableJson(input.metadata)) problems.push({ field: "metadata", message: UNSTORABLE_MESSAGE });
