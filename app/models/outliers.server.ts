@@ -1,5 +1,6 @@
 /**
- * The outlier detection job. SQL scans token_usage and returns candidates (rows or daily
+ * The outlier detection job. SQL reads the rollups (plus their queue tail) and, only where
+ * they show something, token_usage by index, and returns candidates (calls or daily
  * aggregates that could be outliers, already narrowed by the cheap part of each rule); the
  * pure rule modules in app/domain/outlier-rules decide and describe; findings are upserted
  * set-based into tokenboard.outlier_flags, keyed by dedupe_key.
@@ -9,7 +10,7 @@
  * write is an idempotent upsert, so a crash mid-run is repaired by the next run. Runs never
  * overlap (advisory lock). Days of the daily rules are UTC days.
  */
-import { sql, type Kysely, type Transaction } from "kysely";
+import { sql, type Kysely, type RawBuilder, type Transaction } from "kysely";
 import type { Database } from "../../db/types";
 import { ACTION_TYPES, ACTION_TYPE_NAMES, defaultOverrides } from "../domain/action-types";
 import {
@@ -27,6 +28,7 @@ import {
   type Finding,
   type RuleName,
 } from "../domain/outlier-rules";
+import { usageFacts } from "./rollup.server";
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -36,8 +38,6 @@ const LOCK_KEY = 73_310_401;
 const DAY_MS = 86_400_000;
 /** Late rows up to this old (by created_at) are still seen by incremental runs. */
 export const LOOKBACK_MS = 3 * DAY_MS;
-/** Per-call rules read the window in slices so memory stays bounded on a full run. */
-const SLICE_MS = 7 * DAY_MS;
 const UPSERT_BATCH = 2_000;
 
 export interface DetectOptions {
@@ -135,19 +135,22 @@ export async function upsertFindings(db: Db, findings: readonly Finding[]): Prom
   return { inserted, updated };
 }
 
-/** Slices [from, last row] into SLICE_MS pieces; an empty window yields nothing. */
-async function timeSlices(db: Db, from: Date | null): Promise<{ start: Date; end: Date }[]> {
-  const bounds = await sql<{ first: Date | null; last: Date | null }>`
-    SELECT min(created_at) AS first, max(created_at) AS last FROM token_usage
-    WHERE ${from ? sql`created_at >= ${from}` : sql`true`}`.execute(db);
-  const { first, last } = bounds.rows[0] ?? { first: null, last: null };
-  if (!first || !last) return [];
-  const slices: { start: Date; end: Date }[] = [];
-  for (let t = first.getTime(); t <= last.getTime(); t += SLICE_MS) {
-    slices.push({ start: new Date(t), end: new Date(Math.min(t + SLICE_MS, last.getTime() + 1)) });
-  }
-  return slices;
+/** Far enough ahead that rows with a skewed future clock are still read. */
+const FAR_FUTURE = new Date(Date.UTC(2200, 0, 1));
+
+/**
+ * Exact per (UTC day, type, route, model) usage facts from `start`: the rollups plus their
+ * queue tail (app/models/rollup.server.ts), so the daily rules never scan token_usage.
+ */
+function dailyFacts(start: Date | null) {
+  return sql`
+    SELECT (f.bucket AT TIME ZONE 'UTC')::date AS day, f.bucket, f.action_type, f.route, f.calls, f.failures, f.tokens,
+           f.below_range, f.above_range, f.max_tokens
+    FROM (${usageFacts({ start: start ? startOfUtcDay(start) : new Date(0), end: FAR_FUTURE })}) f`;
 }
+
+const dayStart = (day: RawBuilder<unknown>) => sql`(${day}::timestamp AT TIME ZONE 'UTC')`;
+const dayEnd = (day: RawBuilder<unknown>) => sql`((${day} + 1)::timestamp AT TIME ZONE 'UTC')`;
 
 interface CallRow {
   usageId: string;
@@ -158,35 +161,75 @@ interface CallRow {
   createdAt: Date;
 }
 
-async function outOfRangeCandidates(db: Db, slice: { start: Date; end: Date }, overridden: ReadonlySet<string>): Promise<CallRow[]> {
+const callColumns = sql`u.id AS "usageId", u.user_id AS "userId", u.action_type AS "actionType", u.route, u.tokens_used AS tokens, u.created_at AS "createdAt"`;
+
+/**
+ * Out-of-range calls. The rollups count calls below and above the registry range per day and
+ * type, so only (type, day) pairs with such calls are read from token_usage, by index.
+ */
+async function outOfRangeCandidates(db: Db, from: Date | null, overridden: ReadonlySet<string>): Promise<CallRow[]> {
   const ranges = rangesToCheck(overridden);
   if (!ranges.length) return [];
-  const result = await sql<CallRow>`
-    SELECT u.id AS "usageId", u.user_id AS "userId", u.action_type AS "actionType", u.route, u.tokens_used AS tokens, u.created_at AS "createdAt"
+  const days = await sql<TypeDay>`
+    SELECT f.action_type AS "actionType", to_char(f.day, 'YYYY-MM-DD') AS day
+    FROM (${dailyFacts(from)}) f
+    WHERE f.action_type = ANY(${ranges.map((r) => r.actionType)}::text[])
+    GROUP BY f.action_type, f.day HAVING sum(f.below_range) + sum(f.above_range) > 0`.execute(db);
+  return callsOnTypeDays(db, days.rows, from, (pairs) => sql<CallRow>`
+    SELECT ${callColumns}
     FROM token_usage u
     JOIN unnest(${ranges.map((r) => r.actionType)}::text[], ${ranges.map((r) => r.min)}::int[], ${ranges.map((r) => r.max)}::int[]) AS r(action_type, min, max)
       ON r.action_type = u.action_type
-    WHERE u.created_at >= ${slice.start} AND u.created_at < ${slice.end}
-      AND u.success AND (u.tokens_used < r.min OR u.tokens_used > r.max)`.execute(db);
-  return result.rows;
+    WHERE (${pairs}) AND u.success AND (u.tokens_used < r.min OR u.tokens_used > r.max)`);
+}
+
+type TypeDay = { actionType: string; day: string };
+const TYPE_DAYS_PER_QUERY = 200;
+
+/**
+ * Reads the calls of a few (type, day) pairs from token_usage. The pairs go into the SQL as
+ * constants (an OR of index ranges on (action_type, created_at)): with them the planner picks
+ * the type index; joined from a subquery it estimated blindly and scanned whole days.
+ */
+async function callsOnTypeDays<R>(
+  db: Db,
+  days: readonly TypeDay[],
+  from: Date | null,
+  query: (pairs: RawBuilder<unknown>) => RawBuilder<R>,
+): Promise<R[]> {
+  const rows: R[] = [];
+  for (let i = 0; i < days.length; i += TYPE_DAYS_PER_QUERY) {
+    const pairs = sql.join(
+      days.slice(i, i + TYPE_DAYS_PER_QUERY).map((d) => {
+        const start = new Date(`${d.day}T00:00:00Z`);
+        const lower = from && from > start ? from : start;
+        return sql`(u.action_type = ${d.actionType} AND u.created_at >= ${lower} AND u.created_at < ${new Date(start.getTime() + DAY_MS)})`;
+      }),
+      sql` OR `,
+    );
+    rows.push(...(await query(pairs).execute(db)).rows);
+  }
+  return rows;
 }
 
 /**
  * Calls of fixed-cost types whose tokens differ from the override in effect when they were
  * made: periods come from override_history, and a type whose override never changed through
- * tokenboard uses its current value throughout.
+ * tokenboard uses its current value throughout. A day is read from token_usage only when its
+ * rollup shows calls of differing sizes (tokens ≠ calls × max) or a size other than an
+ * override value in effect that day.
  */
 async function overrideMismatchCandidates(
   db: Db,
-  slice: { start: Date; end: Date },
+  from: Date | null,
   overrides: readonly { action_type: string; token_value: number }[],
 ): Promise<(CallRow & { override: number })[]> {
   const fixed = overrides.filter((o) => isFixedCostType(o.action_type));
   if (!fixed.length) return [];
   const types = fixed.map((o) => o.action_type);
   const defaults = defaultOverrides();
-  const result = await sql<CallRow & { override: number }>`
-    WITH changes AS (
+  const periodsSql = sql`
+    changes AS (
       SELECT h.action_type, h.old_value, h.new_value, h.changed_at,
              lead(h.changed_at) OVER w AS next_at, row_number() OVER w AS n
       FROM override_history h
@@ -206,71 +249,97 @@ async function overrideMismatchCandidates(
       SELECT o.action_type, o.token_value, '-infinity', 'infinity'
       FROM unnest(${types}::text[], ${fixed.map((o) => o.token_value)}::int[]) AS o(action_type, token_value)
       WHERE NOT EXISTS (SELECT 1 FROM changes c WHERE c.action_type = o.action_type)
+    )`;
+  const daysSql = sql`
+    , groups AS (
+      SELECT f.action_type, f.day, sum(f.calls) AS calls, sum(f.tokens) AS tokens, max(f.max_tokens) AS max_tokens
+      FROM (${dailyFacts(from)}) f WHERE f.action_type = ANY(${types}::text[])
+      GROUP BY 1, 2
     )
-    SELECT u.id AS "usageId", u.user_id AS "userId", u.action_type AS "actionType", u.route, u.tokens_used AS tokens,
-           u.created_at AS "createdAt", p.value AS override
+    SELECT g.action_type AS "actionType", to_char(g.day, 'YYYY-MM-DD') AS day FROM groups g
+    WHERE g.max_tokens IS NULL OR g.tokens <> g.calls * g.max_tokens
+       OR EXISTS (SELECT 1 FROM periods p WHERE p.action_type = g.action_type AND p.valid_from < ${dayEnd(sql`g.day`)}
+                    AND p.valid_to > ${dayStart(sql`g.day`)} AND p.value IS DISTINCT FROM g.max_tokens)`;
+  const days = await sql<TypeDay>`WITH ${periodsSql} ${daysSql}`.execute(db);
+  return callsOnTypeDays(db, days.rows, from, (pairs) => sql<CallRow & { override: number }>`
+    WITH ${periodsSql}
+    SELECT ${callColumns}, p.value AS override
     FROM token_usage u
     JOIN periods p ON p.action_type = u.action_type AND u.created_at >= p.valid_from AND u.created_at < p.valid_to
-    WHERE u.created_at >= ${slice.start} AND u.created_at < ${slice.end}
-      AND u.success AND p.value IS NOT NULL AND u.tokens_used <> p.value`.execute(db);
-  return result.rows;
+    WHERE (${pairs}) AND u.success AND p.value IS NOT NULL AND u.tokens_used <> p.value`);
 }
 
-const utcDaySql = sql`to_char(u.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')`;
-
-function windowFilter(from: Date | null) {
-  return from ? sql`u.created_at >= ${startOfUtcDay(from)}` : sql`true`;
-}
+type TypeDayGroup = { actionType: string; day: string; calls: number; tokens: number; firstAt: Date };
 
 async function unexpectedRouteCandidates(db: Db, from: Date | null) {
   const pairs = ACTION_TYPES.flatMap((t) => t.routes.map((route) => ({ type: t.name, route })));
-  const result = await sql<{ actionType: string; route: string; day: string; calls: number; tokens: number; users: number; firstAt: Date }>`
-    SELECT u.action_type AS "actionType", u.route, ${utcDaySql} AS day, count(*)::int AS calls,
-           sum(u.tokens_used)::bigint AS tokens, count(DISTINCT u.user_id)::int AS users, min(u.created_at) AS "firstAt"
-    FROM token_usage u
+  const result = await sql<TypeDayGroup & { route: string }>`
+    SELECT f.action_type AS "actionType", f.route, to_char(f.day, 'YYYY-MM-DD') AS day, sum(f.calls)::bigint AS calls,
+           sum(f.tokens)::bigint AS tokens, min(f.bucket) AS "firstAt"
+    FROM (${dailyFacts(from)}) f
     LEFT JOIN unnest(${pairs.map((p) => p.type)}::text[], ${pairs.map((p) => p.route)}::text[]) AS allowed(action_type, route)
-      ON allowed.action_type = u.action_type AND allowed.route = u.route
-    WHERE ${windowFilter(from)} AND u.route IS NOT NULL AND allowed.action_type IS NULL
-      AND u.action_type = ANY(${ACTION_TYPE_NAMES}::text[])
-    GROUP BY 1, 2, 3`.execute(db);
+      ON allowed.action_type = f.action_type AND allowed.route = f.route
+    WHERE f.route IS NOT NULL AND allowed.action_type IS NULL AND f.action_type = ANY(${ACTION_TYPE_NAMES}::text[])
+    GROUP BY f.action_type, f.route, f.day
+    HAVING sum(f.calls) > 0`.execute(db);
   return result.rows;
 }
 
 async function unregisteredTypeCandidates(db: Db, from: Date | null) {
-  const result = await sql<{ actionType: string; day: string; calls: number; tokens: number; users: number; firstAt: Date }>`
-    SELECT u.action_type AS "actionType", ${utcDaySql} AS day, count(*)::int AS calls,
-           sum(u.tokens_used)::bigint AS tokens, count(DISTINCT u.user_id)::int AS users, min(u.created_at) AS "firstAt"
-    FROM token_usage u
-    WHERE ${windowFilter(from)} AND u.action_type <> ALL(${ACTION_TYPE_NAMES}::text[])
-    GROUP BY 1, 2`.execute(db);
+  const result = await sql<TypeDayGroup>`
+    SELECT f.action_type AS "actionType", to_char(f.day, 'YYYY-MM-DD') AS day, sum(f.calls)::bigint AS calls,
+           sum(f.tokens)::bigint AS tokens, min(f.bucket) AS "firstAt"
+    FROM (${dailyFacts(from)}) f
+    WHERE f.action_type <> ALL(${ACTION_TYPE_NAMES}::text[])
+    GROUP BY f.action_type, f.day
+    HAVING sum(f.calls) > 0`.execute(db);
   return result.rows;
 }
 
 /**
  * User-days above the absolute floor, each with the user's daily totals on their active days
- * in the previous baselineDays (the window frame excludes the day itself).
+ * in the previous baselineDays (the window frame excludes the day itself), from the per-user
+ * day rollup plus its queue tail; the day's largest call is then read by index for the few
+ * days that can still fire.
  */
 async function userSpikeCandidates(db: Db, from: Date | null) {
-  const baselineFrom = from ? new Date(startOfUtcDay(from).getTime() - USER_SPIKE.baselineDays * DAY_MS) : null;
+  const baselineFrom = from ? new Date(startOfUtcDay(from).getTime() - USER_SPIKE.baselineDays * DAY_MS) : new Date(0);
   const result = await sql<{ userId: string; day: string; tokens: number; calls: number; largestCall: number; baseline: number[]; firstAt: Date }>`
     WITH daily AS (
-      SELECT u.user_id, (u.created_at AT TIME ZONE 'UTC')::date AS day, sum(u.tokens_used)::bigint AS tokens,
-             count(*)::int AS calls, max(u.tokens_used) AS largest_call, min(u.created_at) AS first_at
-      FROM token_usage u
-      WHERE ${baselineFrom ? sql`u.created_at >= ${baselineFrom}` : sql`true`}
+      -- largest_call_floor: the day's largest call is at least the mean call of any type that
+      -- day, which the per-user rollup gives without touching token_usage.
+      SELECT user_id, day, sum(tokens)::bigint AS tokens, sum(calls)::bigint AS calls, max(mean_call) AS largest_call_floor FROM (
+        SELECT t.user_id, t.day, t.tokens, t.calls, CASE WHEN t.calls > 0 THEN t.tokens / t.calls END AS mean_call
+        FROM tokenboard.user_usage_day t WHERE t.day >= ${baselineFrom}::date
+        UNION ALL
+        SELECT q.user_id, (q.created_at AT TIME ZONE 'UTC')::date, q.sign * q.tokens_used, q.sign, CASE WHEN q.sign > 0 THEN q.tokens_used END
+        FROM tokenboard.usage_rollup_queue q WHERE q.created_at >= ${baselineFrom}
+      ) x
       GROUP BY 1, 2
     ), windowed AS (
-      SELECT d.*, array_agg(d.tokens) OVER (
+      SELECT d.*, array_agg(d.tokens) FILTER (WHERE d.calls > 0) OVER (
                PARTITION BY d.user_id ORDER BY d.day
                RANGE BETWEEN ${`${USER_SPIKE.baselineDays} days`}::interval PRECEDING AND '1 day'::interval PRECEDING) AS baseline
       FROM daily d
+    ), candidates AS (
+      SELECT * FROM windowed
+      -- The rule's necessary conditions, cheapest first, so the largest call is looked up for few days.
+      WHERE tokens - COALESCE(largest_call_floor, 0) > ${USER_SPIKE.floorTokens} AND cardinality(baseline) >= ${USER_SPIKE.minBaselineDays}
+        AND tokens > ${USER_SPIKE.multiple} * (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY b) FROM unnest(baseline) b)
+        ${from ? sql`AND day >= ${startOfUtcDay(from)}::date` : sql``}
     )
-    SELECT user_id AS "userId", to_char(day, 'YYYY-MM-DD') AS day, tokens, calls, largest_call AS "largestCall", baseline, first_at AS "firstAt"
-    FROM windowed
-    WHERE tokens - largest_call > ${USER_SPIKE.floorTokens}
-      AND cardinality(baseline) >= ${USER_SPIKE.minBaselineDays}
-      ${from ? sql`AND day >= ${startOfUtcDay(from)}::date` : sql``}`.execute(db);
-  return result.rows.map((r) => ({ ...r, baseline: r.baseline.map(Number) }));
+    SELECT c.user_id AS "userId", to_char(c.day, 'YYYY-MM-DD') AS day, c.tokens, c.calls, c.baseline,
+           calls_of_day.largest AS "largestCall", calls_of_day.first_at AS "firstAt"
+    FROM candidates c
+    CROSS JOIN LATERAL (
+      SELECT max(u.tokens_used) AS largest, min(u.created_at) AS first_at FROM token_usage u
+      WHERE u.user_id = c.user_id AND u.created_at >= ${dayStart(sql`c.day`)} AND u.created_at < ${dayEnd(sql`c.day`)}
+    ) calls_of_day`.execute(db);
+  return result.rows.map((r) => ({ ...r, baseline: r.baseline.map(Number), largestCall: Number(r.largestCall ?? 0), firstAt: r.firstAt ?? dayStartDate(r.day) }));
+}
+
+function dayStartDate(day: string): Date {
+  return new Date(`${day}T00:00:00Z`);
 }
 
 /** Per type × UTC day: calls and failures, with the sums of the previous baselineDays days. */
@@ -279,10 +348,8 @@ async function failureSpikeCandidates(db: Db, from: Date | null) {
   const frame = sql`(PARTITION BY d.action_type ORDER BY d.day RANGE BETWEEN ${`${FAILURE_SPIKE.baselineDays} days`}::interval PRECEDING AND '1 day'::interval PRECEDING)`;
   const result = await sql<{ actionType: string; day: string; calls: number; failures: number; baselineCalls: number; baselineFailures: number; firstAt: Date }>`
     WITH daily AS (
-      SELECT u.action_type, (u.created_at AT TIME ZONE 'UTC')::date AS day, count(*)::int AS calls,
-             count(*) FILTER (WHERE NOT u.success)::int AS failures, min(u.created_at) AS first_at
-      FROM token_usage u
-      WHERE ${baselineFrom ? sql`u.created_at >= ${baselineFrom}` : sql`true`}
+      SELECT f.action_type, f.day, sum(f.calls)::bigint AS calls, sum(f.failures)::bigint AS failures, min(f.bucket) AS first_at
+      FROM (${dailyFacts(baselineFrom)}) f
       GROUP BY 1, 2
     ), windowed AS (
       SELECT d.*, COALESCE(sum(d.calls) OVER ${frame}, 0)::bigint AS baseline_calls,
@@ -317,10 +384,8 @@ async function runRules(db: Db, from: Date | null, log: (line: string) => void):
 
   const overrides = await db.selectFrom("ai_action_token_overrides").select(["action_type", "token_value"]).execute();
   const overridden = new Set(overrides.map((o) => o.action_type));
-  for (const slice of await timeSlices(db, from)) {
-    await record("out_of_range", () => outOfRangeCandidates(db, slice, overridden), evaluateOutOfRange);
-    await record("override_mismatch", () => overrideMismatchCandidates(db, slice, overrides), evaluateOverrideMismatch);
-  }
+  await record("out_of_range", () => outOfRangeCandidates(db, from, overridden), evaluateOutOfRange);
+  await record("override_mismatch", () => overrideMismatchCandidates(db, from, overrides), evaluateOverrideMismatch);
   await record("unexpected_route", () => unexpectedRouteCandidates(db, from), evaluateUnexpectedRoute);
   await record("unregistered_type", () => unregisteredTypeCandidates(db, from), evaluateUnregisteredType);
   await record("user_spike", () => userSpikeCandidates(db, from), (c) => evaluateUserSpike(c));

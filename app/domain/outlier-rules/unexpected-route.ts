@@ -16,7 +16,7 @@ export interface UnexpectedRouteCandidate {
   day: string;
   calls: number;
   tokens: number;
-  users: number;
+  /** Start of the first rollup bucket (UTC) of that day holding such calls. */
   firstAt: Date;
 }
 
@@ -34,8 +34,8 @@ export function evaluateUnexpectedRoute(c: UnexpectedRouteCandidate): Finding | 
     observed: c.calls,
     expectedLow: null,
     expectedHigh: null,
-    message: `${c.actionType} came from ${c.route}, which the registry does not list for it (expected ${definition.routes.join(" or ")}): ${fmt(c.calls)} calls, ${fmt(c.tokens)} tokens, ${fmt(c.users)} users on ${c.day} (UTC)`,
-    details: { calls: c.calls, tokens: c.tokens, users: c.users, expectedRoutes: definition.routes.join(", ") },
+    message: `${c.actionType} came from ${c.route}, which the registry does not list for it (expected ${definition.routes.join(" or ")}): ${fmt(c.calls)} calls, ${fmt(c.tokens)} tokens on ${c.day} (UTC)`,
+    details: { calls: c.calls, tokens: c.tokens, expectedRoutes: definition.routes.join(", ") },
     occurredAt: c.firstAt,
   };
 }

@@ -13,7 +13,7 @@ export interface UnregisteredTypeCandidate {
   day: string;
   calls: number;
   tokens: number;
-  users: number;
+  /** Start of the first rollup bucket (UTC) of that day holding such calls. */
   firstAt: Date;
 }
 
@@ -30,8 +30,8 @@ export function evaluateUnregisteredType(c: UnregisteredTypeCandidate): Finding 
     observed: c.calls,
     expectedLow: null,
     expectedHigh: null,
-    message: `unregistered action type ${c.actionType}: ${fmt(c.calls)} calls, ${fmt(c.tokens)} tokens, ${fmt(c.users)} users on ${c.day} (UTC); the registry has ${ACTION_TYPE_NAMES.length} types`,
-    details: { calls: c.calls, tokens: c.tokens, users: c.users },
+    message: `unregistered action type ${c.actionType}: ${fmt(c.calls)} calls, ${fmt(c.tokens)} tokens on ${c.day} (UTC); the registry has ${ACTION_TYPE_NAMES.length} types`,
+    details: { calls: c.calls, tokens: c.tokens },
     occurredAt: c.firstAt,
   };
 }

@@ -7,7 +7,6 @@ const group = (actionType: string, route: string) => ({
   day: "2025-03-04",
   calls: 14,
   tokens: 52_000,
-  users: 3,
   firstAt: new Date("2025-03-04T08:00:00Z"),
 });
 
@@ -17,7 +16,7 @@ describe("unexpected_route rule", () => {
     expect(f?.dedupeKey).toBe("unexpected_route:chat_conversation:/api/vision/chat:2025-03-04");
     expect(f?.observed).toBe(14);
     expect(f?.message).toBe(
-      "chat_conversation came from /api/vision/chat, which the registry does not list for it (expected /api/viva/chat): 14 calls, 52,000 tokens, 3 users on 2025-03-04 (UTC)",
+      "chat_conversation came from /api/vision/chat, which the registry does not list for it (expected /api/viva/chat): 14 calls, 52,000 tokens on 2025-03-04 (UTC)",
     );
   });
 
