@@ -75,7 +75,7 @@ test("admin edits an override after seeing the preview, the history shows it, an
   await page.getByLabel("Reason for the change (required)").fill(reason);
   await page.getByRole("button", { name: "Save 30 for image_generation" }).click();
   await expect(page.getByText("Override for image_generation saved.")).toBeVisible();
-  await expect(page.getByTestId("override-row-image_generation")).toContainText("30");
+  await expect(page.getByTestId("override-value-image_generation")).toHaveText("30");
   const historyRow = page.getByTestId("override-history").getByRole("row").filter({ hasText: reason });
   await expect(historyRow).toContainText("25");
   await expect(historyRow).toContainText("30");

@@ -83,6 +83,24 @@ const historyColumns: ColumnDef<HistoryRow>[] = [
   { id: "reason", header: "Why", cell: ({ row }) => <span className="whitespace-normal">{row.original.reason}</span>, enableSorting: false },
 ];
 
+type TypeRow = ReturnType<typeof useLoaderData<typeof loader>>["types"][number];
+
+const typeColumns: ColumnDef<TypeRow>[] = [
+  { id: "name", header: "Type", enableSorting: false, cell: ({ row }) => <span data-testid={`override-row-${row.original.name}`}><span className="font-medium">{row.original.name}</span> <span className="text-slate-500">{row.original.label}</span></span> },
+  { id: "unit", header: "Unit", enableSorting: false, cell: ({ row }) => row.original.unit },
+  { id: "expected", header: "Expected", enableSorting: false, cell: ({ row }) => row.original.expected },
+  { id: "override", header: "Override", enableSorting: false, meta: { align: "right" }, cell: ({ row }) => (row.original.override === null ? <Badge>none</Badge> : <span data-testid={`override-value-${row.original.name}`}>{formatInt(row.original.override)}</span>) },
+  { id: "default", header: "Registry default", enableSorting: false, meta: { align: "right" }, cell: ({ row }) => (row.original.registryDefault === null ? "—" : formatInt(row.original.registryDefault)) },
+];
+
+const editColumn: ColumnDef<TypeRow> = {
+  id: "edit",
+  header: () => <span className="sr-only">Edit</span>,
+  enableSorting: false,
+  meta: { align: "right" },
+  cell: ({ row }) => <Link to={`?edit=${row.original.name}`} className="text-indigo-700 hover:underline" aria-label={`Edit override of ${row.original.name}`}>Edit</Link>,
+};
+
 function ImpactPreviewCard({ preview }: { preview: NonNullable<ReturnType<typeof useLoaderData<typeof loader>>["preview"]> }) {
   const diff = preview.newCharge - preview.currentCharge;
   return (
@@ -167,34 +185,7 @@ export default function Overrides() {
       {saved ? <p role="status" className="mb-3 rounded border border-emerald-200 bg-emerald-50 px-3 py-2 text-sm text-emerald-800">Override for {saved} saved.</p> : null}
       {edit ? <EditOverride edit={edit} /> : null}
       <Card title="Action types" className="mb-4">
-        <table className="min-w-full divide-y divide-slate-200 text-sm" data-testid="overrides-table">
-          <thead>
-            <tr className="text-left text-xs uppercase tracking-wide text-slate-500">
-              <th scope="col" className="px-3 py-2">Type</th>
-              <th scope="col" className="px-3 py-2">Unit</th>
-              <th scope="col" className="px-3 py-2">Expected</th>
-              <th scope="col" className="px-3 py-2 text-right">Override</th>
-              <th scope="col" className="px-3 py-2 text-right">Registry default</th>
-              {canEdit ? <th scope="col" className="px-3 py-2"><span className="sr-only">Edit</span></th> : null}
-            </tr>
-          </thead>
-          <tbody className="divide-y divide-slate-100">
-            {types.map((t) => (
-              <tr key={t.name} data-testid={`override-row-${t.name}`}>
-                <td className="px-3 py-1.5"><span className="font-medium">{t.name}</span> <span className="text-slate-500">{t.label}</span></td>
-                <td className="px-3 py-1.5">{t.unit}</td>
-                <td className="px-3 py-1.5">{t.expected}</td>
-                <td className="px-3 py-1.5 text-right tabular-nums">{t.override === null ? <Badge>none</Badge> : formatInt(t.override)}</td>
-                <td className="px-3 py-1.5 text-right tabular-nums">{t.registryDefault === null ? "—" : formatInt(t.registryDefault)}</td>
-                {canEdit ? (
-                  <td className="px-3 py-1.5 text-right">
-                    <Link to={`?edit=${t.name}`} className="text-indigo-700 hover:underline" aria-label={`Edit override of ${t.name}`}>Edit</Link>
-                  </td>
-                ) : null}
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <DataTable columns={canEdit ? [...typeColumns, editColumn] : typeColumns} data={types} testId="overrides-table" caption="Action types and their overrides" />
       </Card>
       <Card title="History of changes" actions={
         <Form method="get" className="flex items-center gap-2 text-sm">

@@ -1,7 +1,9 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { data } from "@remix-run/node";
 import { Form, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
+import type { ColumnDef } from "@tanstack/react-table";
 import { z } from "zod";
+import { DataTable } from "~/components/data-table/data-table";
 import { Badge, Card, PageHeader } from "~/components/ui/page";
 import { ROLES } from "~/domain/permissions";
 import { actorOf, requireStaff } from "~/lib/auth.server";
@@ -51,6 +53,50 @@ function Field({ label, name, type = "text", error, ...rest }: { label: string; 
   );
 }
 
+type StaffRow = ReturnType<typeof useLoaderData<typeof loader>>["staff"][number];
+
+function columns(meId: string, busy: boolean): ColumnDef<StaffRow>[] {
+  return [
+    { id: "email", header: "Email", enableSorting: false, cell: ({ row }) => <>{row.original.email}{row.original.id === meId ? <span className="ml-1 text-xs text-slate-500">(you)</span> : null}</> },
+    { id: "name", header: "Name", enableSorting: false, cell: ({ row }) => row.original.name },
+    { id: "status", header: "Status", enableSorting: false, cell: ({ row }) => (row.original.disabled ? <Badge tone="bad">disabled</Badge> : <Badge tone="good">active</Badge>) },
+    { id: "created", header: "Since", enableSorting: false, cell: ({ row }) => row.original.created },
+    {
+      id: "role",
+      header: "Role",
+      enableSorting: false,
+      cell: ({ row }) => {
+        const s = row.original;
+        return (
+          <Form method="post" className="flex items-center gap-2">
+            <input type="hidden" name="intent" value="role" />
+            <input type="hidden" name="staff_id" value={s.id} />
+            <label className="sr-only" htmlFor={`role-${s.id}`}>Role of {s.email}</label>
+            <select id={`role-${s.id}`} name="role" defaultValue={s.role} key={s.role} className="rounded border border-slate-300 px-1 py-0.5">
+              {ROLES.map((r) => <option key={r} value={r}>{r}</option>)}
+            </select>
+            <button type="submit" disabled={busy} className="rounded border border-slate-300 px-2 py-0.5 hover:bg-slate-100">Change role</button>
+          </Form>
+        );
+      },
+    },
+    {
+      id: "access",
+      header: () => <span className="sr-only">Access</span>,
+      enableSorting: false,
+      cell: ({ row }) => (
+        <Form method="post">
+          <input type="hidden" name="intent" value={row.original.disabled ? "enable" : "disable"} />
+          <input type="hidden" name="staff_id" value={row.original.id} />
+          <button type="submit" disabled={busy} className="rounded border border-slate-300 px-2 py-0.5 hover:bg-slate-100" aria-label={`${row.original.disabled ? "Enable" : "Disable"} ${row.original.email}`}>
+            {row.original.disabled ? "Enable" : "Disable"}
+          </button>
+        </Form>
+      ),
+    },
+  ];
+}
+
 export default function StaffPage() {
   const { meId, staff } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
@@ -82,48 +128,7 @@ export default function StaffPage() {
         </Form>
       </Card>
       <Card title={`Staff (${staff.length})`}>
-        <table className="min-w-full divide-y divide-slate-200 text-sm" data-testid="staff-table">
-          <thead>
-            <tr className="text-left text-xs uppercase tracking-wide text-slate-500">
-              <th scope="col" className="px-3 py-2">Email</th>
-              <th scope="col" className="px-3 py-2">Name</th>
-              <th scope="col" className="px-3 py-2">Status</th>
-              <th scope="col" className="px-3 py-2">Since</th>
-              <th scope="col" className="px-3 py-2">Role</th>
-              <th scope="col" className="px-3 py-2"><span className="sr-only">Access</span></th>
-            </tr>
-          </thead>
-          <tbody className="divide-y divide-slate-100">
-            {staff.map((s) => (
-              <tr key={s.id}>
-                <td className="px-3 py-1.5">{s.email}{s.id === meId ? <span className="ml-1 text-xs text-slate-500">(you)</span> : null}</td>
-                <td className="px-3 py-1.5">{s.name}</td>
-                <td className="px-3 py-1.5">{s.disabled ? <Badge tone="bad">disabled</Badge> : <Badge tone="good">active</Badge>}</td>
-                <td className="px-3 py-1.5 tabular-nums">{s.created}</td>
-                <td className="px-3 py-1.5">
-                  <Form method="post" className="flex items-center gap-2">
-                    <input type="hidden" name="intent" value="role" />
-                    <input type="hidden" name="staff_id" value={s.id} />
-                    <label className="sr-only" htmlFor={`role-${s.id}`}>Role of {s.email}</label>
-                    <select id={`role-${s.id}`} name="role" defaultValue={s.role} key={s.role} className="rounded border border-slate-300 px-1 py-0.5">
-                      {ROLES.map((r) => <option key={r} value={r}>{r}</option>)}
-                    </select>
-                    <button type="submit" disabled={busy} className="rounded border border-slate-300 px-2 py-0.5 hover:bg-slate-100">Change role</button>
-                  </Form>
-                </td>
-                <td className="px-3 py-1.5">
-                  <Form method="post">
-                    <input type="hidden" name="intent" value={s.disabled ? "enable" : "disable"} />
-                    <input type="hidden" name="staff_id" value={s.id} />
-                    <button type="submit" disabled={busy} className="rounded border border-slate-300 px-2 py-0.5 hover:bg-slate-100" aria-label={`${s.disabled ? "Enable" : "Disable"} ${s.email}`}>
-                      {s.disabled ? "Enable" : "Disable"}
-                    </button>
-                  </Form>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <DataTable columns={columns(meId, busy)} data={staff} testId="staff-table" caption="Staff members" />
       </Card>
     </>
   );

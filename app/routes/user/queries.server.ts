@@ -41,6 +41,22 @@ export async function userUsagePerDay(db: Kysely<Database>, userId: string, rang
   return result.rows;
 }
 
+export interface UserTypeTotal {
+  name: string;
+  tokens: number;
+  calls: number;
+}
+
+export async function userUsageByType(db: Kysely<Database>, userId: string, range: DateRange): Promise<UserTypeTotal[]> {
+  const result = await sql<UserTypeTotal>`
+    SELECT action_type AS name, sum(tokens_used)::bigint AS tokens, count(*)::bigint AS calls
+    FROM token_usage
+    WHERE user_id = ${userId} AND created_at >= ${range.start} AND created_at < ${range.end}
+    GROUP BY 1
+    ORDER BY 2 DESC, 1`.execute(db);
+  return result.rows;
+}
+
 export interface UsageCursor {
   at: Date;
   id: string;

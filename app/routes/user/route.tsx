@@ -15,7 +15,7 @@ import { getEnv } from "~/lib/env.server";
 import { formObject, parseWith } from "~/lib/validation";
 import { adjustBalance, getBalance, listLedger } from "~/models/ledger.server";
 import { AdjustForm, LedgerCard, OutliersCard, RecentUsageCard, UsageCard } from "./sections";
-import { appUser, decodeCursor, encodeCursor, openOutliers, recentUsage, userIsKnown, userUsagePerDay } from "./queries.server";
+import { appUser, decodeCursor, encodeCursor, openOutliers, recentUsage, userIsKnown, userUsageByType, userUsagePerDay } from "./queries.server";
 
 export const meta: MetaFunction = () => [{ title: "User · tokenboard" }];
 
@@ -45,22 +45,16 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
 
   const db = getDb();
   const seesLedger = can(staff.role, "ledger:read");
-  const [info, known, perDay, usage, outliers, balance, ledger] = await Promise.all([
+  const [info, known, perDay, byType, usage, outliers, balance, ledger] = await Promise.all([
     appUser(db, userId),
     userIsKnown(db, userId),
     userUsagePerDay(db, userId, range.range),
+    userUsageByType(db, userId, range.range),
     recentUsage(db, userId, cursor, USAGE_PAGE_SIZE),
     openOutliers(db, userId),
     seesLedger ? getBalance(db, userId) : Promise.resolve(null),
     seesLedger ? listLedger(db, userId, ledgerPage.data, LEDGER_PAGE_SIZE) : Promise.resolve(null),
   ]);
-  const byType = new Map<string, { tokens: number; calls: number }>();
-  for (const row of perDay) {
-    const t = byType.get(row.action_type) ?? { tokens: 0, calls: 0 };
-    t.tokens += row.tokens;
-    t.calls += row.calls;
-    byType.set(row.action_type, t);
-  }
   const nextUsage = new URLSearchParams(search);
   if (usage.next) nextUsage.set("ucursor", encodeCursor(usage.next));
   return {
@@ -74,7 +68,7 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
     idempotencyKey: randomUUID(),
     range: { from: range.range.from, to: range.range.to, tz: range.range.tz },
     series: pivotByDay(perDay.map((r) => ({ day: r.day, key: r.action_type, value: r.tokens })), range.range.from, range.range.to),
-    byType: [...byType.entries()].map(([name, v]) => ({ name, ...v })).sort((a, b) => b.tokens - a.tokens),
+    byType,
     usage: { rows: usage.rows.map((r) => ({ ...r, created_at: r.created_at.toISOString() })), nextHref: usage.next ? `?${nextUsage.toString()}` : null, firstHref: cursor ? `?${withoutParam(search, "ucursor")}` : null },
     outliers: outliers.map((o) => ({ ...o, occurred_at: o.occurred_at.toISOString() })),
     balance,

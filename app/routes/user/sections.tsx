@@ -10,6 +10,12 @@ import type { AdjustActionData } from "./route";
 
 const when = (iso: string) => iso.replace("T", " ").slice(0, 16);
 
+const typeColumns: ColumnDef<{ name: string; tokens: number; calls: number }>[] = [
+  { id: "name", header: "Type", cell: ({ row }) => row.original.name, enableSorting: false },
+  { id: "calls", header: "Calls", cell: ({ row }) => formatInt(row.original.calls), enableSorting: false, meta: { align: "right" } },
+  { id: "tokens", header: "Tokens", cell: ({ row }) => formatInt(row.original.tokens), enableSorting: false, meta: { align: "right" } },
+];
+
 export function UsageCard({ series, byType, range }: { series: { points: Record<string, number | string>[]; keys: string[] }; byType: { name: string; tokens: number; calls: number }[]; range: { from: string; to: string; tz: string } }) {
   return (
     <Card title={`Usage by action type, ${range.from} to ${range.to} (${range.tz})`}>
@@ -20,24 +26,7 @@ export function UsageCard({ series, byType, range }: { series: { points: Record<
           <div className="2xl:col-span-2">
             <StackedSeries data={series.points} series={series.keys} height={220} label="This user's tokens per day, stacked by action type" />
           </div>
-          <table className="w-full text-sm" data-testid="user-usage-by-type">
-            <thead>
-              <tr className="text-left text-xs uppercase text-slate-500">
-                <th scope="col" className="py-1">Type</th>
-                <th scope="col" className="py-1 text-right">Calls</th>
-                <th scope="col" className="py-1 text-right">Tokens</th>
-              </tr>
-            </thead>
-            <tbody className="divide-y divide-slate-100">
-              {byType.map((t) => (
-                <tr key={t.name}>
-                  <td className="py-1 pr-2">{t.name}</td>
-                  <td className="py-1 text-right tabular-nums">{formatInt(t.calls)}</td>
-                  <td className="py-1 text-right tabular-nums">{formatInt(t.tokens)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <DataTable columns={typeColumns} data={byType} testId="user-usage-by-type" caption="Calls and tokens by action type in the range" />
         </div>
       )}
     </Card>
