@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createDb } from "../../db/database";
 import { registerApiKey } from "~/lib/auth.server";
 import { action as ledgerAction } from "~/routes/api.v1.ledger/route";
 import { loader as balanceLoader } from "~/routes/api.v1.balance/route";
@@ -84,6 +85,22 @@ describe("POST /api/v1/ledger", () => {
     expect((await over.json()).error).toMatch(/Ask an admin/);
     expect((await post(body(randomUUID(), { amount: 10_000 }), { staff: support })).status).toBe(201);
     expect((await post(body(randomUUID()), { staff: analyst })).status).toBe(403);
+  });
+});
+
+describe("when the database is down", () => {
+  it("answers 503 with Retry-After and no internals", async () => {
+    const live = globalThis.__tokenboardDb;
+    globalThis.__tokenboardDb = createDb("postgres://postgres:x@127.0.0.1:1/none", 1);
+    try {
+      const response = await post(body(randomUUID()));
+      expect(response.status).toBe(503);
+      expect(response.headers.get("retry-after")).toBe("5");
+      expect(JSON.stringify(await response.json())).not.toMatch(/ECONNREFUSED|127\.0\.0\.1/);
+    } finally {
+      await globalThis.__tokenboardDb?.db.destroy();
+      globalThis.__tokenboardDb = live;
+    }
   });
 });
 

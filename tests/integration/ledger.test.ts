@@ -63,6 +63,16 @@ describe("ledger adjustments", () => {
     expect(await getBalance(t.db, user)).toBe(75);
   });
 
+  it("applies a key once when it races for two different users", async () => {
+    const k = key();
+    const [a, b] = await Promise.all([
+      adjustBalance(t.db, actor, { userId: randomUUID(), kind: "grant", amount: 9, reason: "race", idempotencyKey: k }),
+      adjustBalance(t.db, actor, { userId: randomUUID(), kind: "grant", amount: 9, reason: "race", idempotencyKey: k }),
+    ]);
+    expect([a.status, b.status].sort()).toEqual(["applied", "key_conflict"]);
+    expect(await t.db.selectFrom("ledger_entries").select("id").where("idempotency_key", "=", k).execute()).toHaveLength(1);
+  });
+
   it("refuses a repeated key that names a different adjustment", async () => {
     const k = key();
     await adjustBalance(t.db, actor, { userId: randomUUID(), kind: "grant", amount: 1, reason: "x once", idempotencyKey: k });
