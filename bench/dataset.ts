@@ -68,11 +68,57 @@ async function start(dir: string, log: (line: string) => void): Promise<{ embedd
   return { embedded, db, pool };
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * One bench run per data set at a time: starting the cluster would stop another run's
+ * server (db/embedded.ts recovers "stale" servers), and two runs would skew each other's
+ * timings anyway. The lock file names its holder; a dead holder's lock is taken over.
+ */
+async function lockDataset(dir: string, log: (line: string) => void): Promise<() => void> {
+  const file = `${dir}.lock`;
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  let waiting = false;
+  for (;;) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: "wx" });
+      return () => fs.rmSync(file, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+    const holder = Number.parseInt(fs.readFileSync(file, "utf8"), 10);
+    if (!Number.isInteger(holder) || !alive(holder)) {
+      fs.rmSync(file, { force: true });
+      continue;
+    }
+    if (!waiting) log(`waiting for another bench run (pid ${holder}) that uses ${path.basename(dir)}`);
+    waiting = true;
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+  }
+}
+
 /** Opens (building it first if needed) the data set of `rows` usage rows. */
 export async function openDataset(rows: number, options: { fresh: boolean; log: (line: string) => void }): Promise<OpenDataset> {
   const { log } = options;
   const dir = datasetDir(rows);
-  if (options.fresh) fs.rmSync(dir, { recursive: true, force: true });
+  const unlock = await lockDataset(dir, log);
+  try {
+    return await openLocked(rows, dir, options.fresh, log, unlock);
+  } catch (error) {
+    unlock();
+    throw error;
+  }
+}
+
+async function openLocked(rows: number, dir: string, fresh: boolean, log: (line: string) => void, unlock: () => void): Promise<OpenDataset> {
+  if (fresh) fs.rmSync(dir, { recursive: true, force: true });
   let server = await start(dir, log);
   let flag = await readFlag(server.db);
   const built = !matches(flag, rows);
@@ -98,8 +144,12 @@ export async function openDataset(rows: number, options: { fresh: boolean; log: 
     built,
     dir,
     close: async () => {
-      await db.destroy();
-      await embedded.stop();
+      try {
+        await db.destroy();
+        await embedded.stop();
+      } finally {
+        unlock();
+      }
     },
   };
 }
