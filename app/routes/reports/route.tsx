@@ -121,11 +121,11 @@ export default function Reports() {
           <EmptyState title={`No usage in ${r.month} (${r.tz}).`}>Pick another month above. The CSV still downloads with its header and a TOTAL row of zeros.</EmptyState>
         </div>
       ) : (
-        <div className="mt-4 grid gap-4 xl:grid-cols-5">
-          <Card title="Tokens per day by action type" className="xl:col-span-3">
+        <div className="mt-4 grid gap-4">
+          <Card title="Tokens per day by action type">
             <StackedSeries data={r.series.points} series={r.series.keys} label={`Tokens per day of ${r.month}, stacked by action type`} />
           </Card>
-          <Card title="By action type" className="xl:col-span-2">
+          <Card title="By action type (numbers behind the chart)">
             <div className="overflow-x-auto">
               <table className="w-full text-sm" data-testid="report-by-type">
                 <thead>
@@ -173,8 +173,8 @@ export default function Reports() {
         </div>
       )}
 
-      <div className="mt-4 grid gap-4 lg:grid-cols-3">
-        <Card title={`Top ${r.topUsers.length || ""} users by tokens`}>
+      <div className="mt-4 grid gap-4 lg:grid-cols-4">
+        <Card title={`Top ${r.topUsers.length || ""} users by tokens`} className="lg:col-span-2">
           {r.topUsers.length ? (
             <table className="w-full text-sm" data-testid="report-top-users">
               <thead>
