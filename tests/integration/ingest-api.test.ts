@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import fc from "fast-check";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDb } from "../../db/database";
@@ -243,6 +244,54 @@ describe("POST /api/v1/usage storing", () => {
     expect(a!.body.accepted + b!.body.accepted).toBe(200);
     expect(a!.body.duplicates + b!.body.duplicates).toBe(200);
     expect(await rowsWithEventIds(batch.map((e) => e.event_id))).toBe(200);
+  });
+});
+
+describe("POST /api/v1/usage on arbitrary input", () => {
+  // Mostly any Unicode, sometimes any UTF-16 code unit (lone surrogates, NUL): what a broken client may send.
+  const codeUnit = fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c));
+  const anyText = fc.string({ unit: fc.oneof({ weight: 20, arbitrary: fc.string({ unit: "binary", minLength: 1, maxLength: 1 }) }, { weight: 1, arbitrary: codeUnit }), maxLength: 30 });
+  const either = <T,>(valid: fc.Arbitrary<T>) => fc.oneof({ weight: 30, arbitrary: valid }, { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) });
+  const randomEvent = fc.record(
+    {
+      user_id: either(fc.uuid()),
+      action_type: either(fc.constantFrom(...ACTION_TYPE_NAMES)),
+      model_used: either(anyText),
+      tokens_used: either(fc.integer({ min: -10, max: 2 ** 31 })),
+      input_tokens: either(fc.option(fc.nat())),
+      success: either(fc.boolean()),
+      error_message: either(fc.option(anyText)),
+      metadata: either(fc.dictionary(anyText, fc.oneof(anyText, fc.double(), fc.jsonValue({ maxDepth: 1 })), { maxKeys: 3 })),
+      created_at: either(fc.date({ min: new Date("2000-01-01"), max: new Date("2025-01-01"), noInvalidDate: true }).map((d) => d.toISOString())),
+      calculated_cost_cents: either(fc.option(fc.double({ min: 0, max: 99_999_999, noNaN: true }))),
+      openai_created: either(fc.option(fc.maxSafeNat())),
+      route: either(fc.option(anyText)),
+      event_id: either(fc.string({ minLength: 0, maxLength: 5 })),
+    },
+    { requiredKeys: ["user_id", "action_type", "model_used", "tokens_used"] },
+  );
+
+  it("stores a batch or refuses it with field errors, never a server error", async () => {
+    const statuses = new Set<number>();
+    await fc.assert(
+      fc.asyncProperty(fc.array(randomEvent, { minLength: 1, maxLength: 6 }), async (events) => {
+        const before = await totalRows();
+        const { status, body } = await sendEvents(events);
+        statuses.add(status);
+        expect([200, 422]).toContain(status);
+        if (status === 200) {
+          expect(body.accepted + body.duplicates).toBe(events.length);
+          expect(await totalRows()).toBe(before + body.accepted);
+        } else {
+          expect(body.errors.length).toBeGreaterThan(0);
+          for (const error of body.errors) expect(error.message).toMatch(/^events\[\d+\]\.?[a-z_]*: /);
+          expect(await totalRows()).toBe(before);
+        }
+      }),
+      { numRuns: 150 },
+    );
+    // Both outcomes were exercised, so the property says something about each.
+    expect([...statuses].sort()).toEqual([200, 422]);
   });
 });
 
