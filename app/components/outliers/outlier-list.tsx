@@ -1,4 +1,5 @@
 import { Link, useFetcher } from "@remix-run/react";
+import { useMemo } from "react";
 import type { ColumnDef } from "@tanstack/react-table";
 import { DataTable, type ServerPage, type ServerSort } from "../data-table/data-table";
 import { Badge } from "../ui/page";
@@ -55,10 +56,14 @@ function columns(options: { canAcknowledge: boolean; showUser: boolean }): Colum
     { id: "rule", header: "Rule", cell: ({ row }) => <Badge tone={row.original.status === "open" ? "warn" : "neutral"}>{row.original.ruleLabel}</Badge> },
     {
       id: "action_type",
-      header: "Action type",
-      cell: ({ row }) => (row.original.actionType ? <Link to={`/action-types/${encodeURIComponent(row.original.actionType)}`} className="text-indigo-700 hover:underline">{row.original.actionType}</Link> : "—"),
+      header: "Type · route",
+      cell: ({ row }) => (
+        <div className="text-xs">
+          {row.original.actionType ? <Link to={`/action-types/${encodeURIComponent(row.original.actionType)}`} className="text-sm text-indigo-700 hover:underline">{row.original.actionType}</Link> : "—"}
+          {row.original.route ? <p className="font-mono text-slate-500">{row.original.route}</p> : null}
+        </div>
+      ),
     },
-    { id: "route", header: "Route", cell: ({ row }) => <span className="font-mono text-xs">{row.original.route ?? "—"}</span> },
   ];
   if (options.showUser) {
     cols.push({
@@ -70,7 +75,7 @@ function columns(options: { canAcknowledge: boolean; showUser: boolean }): Colum
   }
   cols.push(
     { id: "observed", header: "Numbers", meta: { align: "right" }, cell: ({ row }) => row.original.numbers },
-    { id: "message", header: "What happened", enableSorting: false, cell: ({ row }) => <p className="min-w-[22rem] max-w-xl whitespace-normal text-slate-700">{row.original.message}</p> },
+    { id: "message", header: "What happened", enableSorting: false, cell: ({ row }) => <p className="min-w-[18rem] max-w-lg whitespace-normal text-slate-700">{row.original.message}</p> },
     {
       id: "status",
       header: "Status",
@@ -114,8 +119,11 @@ export function OutlierList({
   emptyHint?: string;
   testId?: string;
 }) {
+  // Stable column definitions: TanStack renders each cell function as a component, so new
+  // functions on every render would remount the cells (and lose what is typed in a note).
+  const columnDefs = useMemo(() => columns({ canAcknowledge, showUser }), [canAcknowledge, showUser]);
   return (
-    <DataTable columns={columns({ canAcknowledge, showUser })} data={flags} sort={sort} page={page} testId={testId}
+    <DataTable columns={columnDefs} data={flags} sort={sort} page={page} testId={testId}
       caption="Outlier flags" emptyTitle="No outlier flags" emptyHint={emptyHint} />
   );
 }

@@ -148,8 +148,8 @@ export default function Outliers() {
         description={`Flags written by the detection job (every 5 minutes, or npm run cli -- detect-outliers), ${range.from} to ${range.to} (${range.tz}). ${formatInt(totalOpen)} open.`}
         actions={<RangeControl value={range} />}
       />
-      <div className="grid gap-4 xl:grid-cols-4">
-        <Card title="Flags per rule" className="xl:col-span-1">
+      <div className="grid gap-4">
+        <Card title="Flags per rule" className="max-w-xl">
           <table className="w-full text-sm" data-testid="outlier-counts">
             <caption className="sr-only">Flags per rule in this range</caption>
             <thead>
@@ -173,7 +173,7 @@ export default function Outliers() {
           </table>
           <p className="mt-3 text-xs text-slate-500">Days of the daily rules are UTC days. Thresholds and reasons: docs/outliers.md.</p>
         </Card>
-        <Card title={`Flags${filter.rule ? ` · ${RULE_LABELS[filter.rule as keyof typeof RULE_LABELS]}` : ""}`} className="xl:col-span-3">
+        <Card title={`Flags${filter.rule ? ` · ${RULE_LABELS[filter.rule as keyof typeof RULE_LABELS]}` : ""}`}>
           <div className="mb-3">
             <Filters filter={filter} range={range} />
           </div>
