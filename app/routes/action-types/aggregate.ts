@@ -1,7 +1,8 @@
 import { ACTION_TYPES, formatExpectedRange, getActionType } from "~/domain/action-types";
 import { quantileFromBins, type BinCount } from "~/domain/token-histogram";
 
-export interface TypeStatsInput {
+/** Per action type for a range, as the rollup query returns it. */
+export interface TypeStats {
   action_type: string;
   calls: number;
   failures: number;
@@ -12,7 +13,7 @@ export interface TypeStatsInput {
   max_tokens: number | null;
 }
 
-export interface ActionTypeRow extends TypeStatsInput {
+export interface ActionTypeRow extends TypeStats {
   registered: boolean;
   expected: string;
   /** Approximate (log-histogram) percentiles; max is exact. */
@@ -27,7 +28,7 @@ export interface ActionTypeRow extends TypeStatsInput {
  * One row per action type: every registered type (zero when unused) and every type seen in
  * the data, with percentiles read from the histogram bins and shares of calls out of range.
  */
-export function actionTypeRows(stats: TypeStatsInput[], bins: { action_type: string; bin: number; calls: number }[], overrides: Map<string, number>): ActionTypeRow[] {
+export function actionTypeRows(stats: TypeStats[], bins: { action_type: string; bin: number; calls: number }[], overrides: Map<string, number>): ActionTypeRow[] {
   const byType = new Map(stats.map((s) => [s.action_type, s]));
   const binsByType = new Map<string, BinCount[]>();
   for (const b of bins) binsByType.set(b.action_type, [...(binsByType.get(b.action_type) ?? []), { bin: b.bin, calls: b.calls }]);

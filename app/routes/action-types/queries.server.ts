@@ -1,17 +1,9 @@
 import { sql, type Kysely } from "kysely";
 import type { Database } from "../../../db/types";
 import { histogramFacts, usageFacts, type InstantRange } from "~/models/rollup.server";
+import type { TypeStats } from "./aggregate";
 
-export interface TypeStats {
-  action_type: string;
-  calls: number;
-  failures: number;
-  tokens: number;
-  cost_cents: number;
-  below_range: number;
-  above_range: number;
-  max_tokens: number | null;
-}
+export type { TypeStats };
 
 const statColumns = sql`
   sum(calls)::bigint AS calls, sum(failures)::bigint AS failures, sum(tokens)::bigint AS tokens,

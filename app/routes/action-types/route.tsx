@@ -13,7 +13,7 @@ import { currentOverrides, typeHistograms, typeStats } from "./queries.server";
 
 export const meta: MetaFunction = () => [{ title: "Action types · tokenboard" }];
 
-const SORTS = ["action_type", "calls", "tokens", "cost_cents", "p50", "p95", "max_tokens", "below_range", "above_range", "failures"] as const;
+const SORTS = ["action_type", "calls", "tokens", "cost_cents", "p50", "p95", "max_tokens", "below_range", "above_range"] as const;
 
 export async function loader({ request }: LoaderFunctionArgs) {
   const { params, range } = await analyticsRequest(request);
@@ -43,7 +43,10 @@ const columns = [
           <Link to={`/action-types/${encodeURIComponent(c.getValue())}?${c.row.original.q}`} className="font-medium text-indigo-700 hover:underline">{c.getValue()}</Link>
           {c.row.original.registered ? null : <Badge tone="bad">unregistered</Badge>}
         </span>
-        <span className="block text-xs text-slate-500">expected {c.row.original.expected}</span>
+        <span className="block text-xs text-slate-500">
+          expected {c.row.original.expected}
+          {c.row.original.override === null ? null : <> · override <span data-testid="override">{formatInt(c.row.original.override)}</span></>}
+        </span>
       </span>
     ),
   }),
@@ -58,8 +61,6 @@ const columns = [
   col.accessor("max_tokens", { header: "Max", ...right, cell: (c) => (c.getValue() === null ? "—" : formatInt(c.getValue() as number)) }),
   col.accessor("below_range", { header: "Below", ...right, cell: (c) => count(c.getValue(), c.row.original.belowShare) }),
   col.accessor("above_range", { header: "Above", ...right, cell: (c) => count(c.getValue(), c.row.original.aboveShare) }),
-  col.accessor("failures", { header: "Failures", ...right, cell: (c) => formatInt(c.getValue()) }),
-  col.accessor("override", { header: "Override", ...right, enableSorting: false, cell: (c) => (c.getValue() === null ? "—" : formatInt(c.getValue() as number)) }),
 ];
 
 export default function ActionTypes() {
@@ -73,7 +74,7 @@ export default function ActionTypes() {
           emptyTitle="No action types" />
         <p className="mt-3 text-xs text-slate-500">
           p50 and p95 are read from log-scaled histograms (quarter-octave bins) and are approximate (within about 19%); calls, tokens,
-          cost, max and the below/above counts are exact. Override is the current value in ai_action_token_overrides.
+          cost, max and the below/above counts are exact. The override shown under a type is its current value in ai_action_token_overrides.
         </p>
       </Card>
     </>

@@ -5,7 +5,7 @@ import { StackedSeries } from "~/components/charts/stacked-series";
 import { Card, Kpi, PageHeader } from "~/components/ui/page";
 import { RangeControl } from "~/components/ui/range-control";
 import { ACTION_TYPE_NAMES, getActionType } from "~/domain/action-types";
-import { formatInt, formatPercent, formatUsdFromCents } from "~/domain/format";
+import { formatCompact, formatInt, formatPercent, formatUsdFromCents } from "~/domain/format";
 import { parseRangeParams } from "~/domain/period";
 import { pivotByDay } from "~/domain/series";
 import { requireStaff } from "~/lib/auth.server";
@@ -73,16 +73,17 @@ export default function Overview() {
         <Kpi label="Active users" value={formatInt(totals.activeUsers)} testId="kpi-users" />
         <Kpi label="Failure rate" value={formatPercent(failureRate)} hint={`${formatInt(totals.failures)} failed calls`} testId="kpi-failure-rate" />
       </div>
-      <div className="mt-4 grid gap-4 xl:grid-cols-3">
-        <Card title="Tokens per day by action type" className="xl:col-span-2">
+      <div className="mt-4 grid gap-4 xl:grid-cols-5">
+        <Card title="Tokens per day by action type" className="xl:col-span-3">
           {totals.calls ? (
             <StackedSeries data={series.points} series={series.keys} label="Tokens per day, stacked by action type" />
           ) : (
             <p className="py-16 text-center text-sm text-slate-500">No usage in this range. Pick another range above.</p>
           )}
         </Card>
-        <Card title="By action type">
-          <table className="w-full text-sm" data-testid="overview-by-type">
+        <Card title="By action type" className="xl:col-span-2">
+          <div className="overflow-x-auto">
+          <table className="w-full text-[13px]" data-testid="overview-by-type">
             <thead>
               <tr className="text-left text-xs uppercase text-slate-500">
                 <th className="py-1">Type</th>
@@ -96,16 +97,17 @@ export default function Overview() {
                   <td className="py-1">
                     <Link to={query({ type: t.name })} className="text-indigo-700 hover:underline">{t.name}</Link>
                     <Link to={`/action-types/${encodeURIComponent(t.name)}?${new URLSearchParams(range).toString()}`} className="ml-1 text-xs text-slate-400 hover:text-indigo-700" aria-label={`${t.name} details`}>↗</Link>
-                    {t.registered ? null : <span className="ml-1 text-xs text-rose-600">unregistered</span>}
+                    {t.registered ? null : <span className="block text-[11px] text-rose-600">unregistered</span>}
                   </td>
                   <td className="py-1 text-right tabular-nums">
                     <Link to={`/usage?${new URLSearchParams({ ...range, type: t.name }).toString()}`} className="hover:underline" title="Raw rows">{formatInt(t.calls)}</Link>
                   </td>
-                  <td className="py-1 text-right tabular-nums">{formatInt(t.tokens)}</td>
+                  <td className="py-1 text-right tabular-nums" title={`${formatInt(t.tokens)} tokens`}>{formatCompact(t.tokens)}</td>
                 </tr>
               ))}
             </tbody>
           </table>
+          </div>
         </Card>
       </div>
       <Card title="Outliers in this range" className="mt-4" actions={<Link to="/outliers" className="text-xs text-indigo-700 hover:underline">All outliers</Link>}>
