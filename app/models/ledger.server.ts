@@ -36,34 +36,52 @@ function isUniqueViolation(error: unknown, constraint: string): boolean {
 }
 
 /**
- * Serializes every write of one user: the balance row is the lock. An upsert that touches
- * the row takes the lock and reads the latest balance in one round trip (the row is created
- * at 0 on a user's first entry). Whatever runs after it in the transaction sees every entry
- * committed before the lock was granted.
+ * Serializes every write of one user. A transaction-scoped advisory lock on the user id
+ * queues waiters fairly (FIFO); waiting on the balance row itself makes every waiter wake
+ * and retry on each commit, which collapses throughput for a hot user.
  */
-async function lockBalance(trx: Transaction<Database>, userId: string): Promise<number> {
-  const row = await trx
-    .insertInto("token_balances")
-    .values({ user_id: userId, balance: 0 })
-    .onConflict((oc) => oc.column("user_id").doUpdateSet({ updated_at: sql`token_balances.updated_at` }))
-    .returning("balance")
-    .executeTakeFirstOrThrow();
-  return row.balance;
+async function lockUser(trx: Transaction<Database>, userId: string): Promise<void> {
+  await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`ledger:${userId}`}, 0))`.execute(trx);
 }
 
 type LiveGrant = OpenGrant & { due: boolean };
 
-/** Under the lock: whether the key was used already, and the user's grants with tokens left, in one query. */
-async function lockedState(trx: Transaction<Database>, userId: string, key: string | null): Promise<{ existingId: number | null; grants: LiveGrant[] }> {
-  const result = await sql<{ existing_id: number | null; grants: { id: number; remaining: number; expires_at: string; due: boolean }[] }>`
-    SELECT (SELECT id FROM ledger_entries WHERE idempotency_key = ${key}) AS existing_id,
+interface LockedState {
+  balance: number;
+  existingId: number | null;
+  grants: LiveGrant[];
+}
+
+/**
+ * Under the lock, in one round trip: the balance (the row is created at 0 on a user's first
+ * entry), whether the key was used already, and the user's grants with tokens left. This
+ * statement starts after the lock was granted, so it sees every earlier writer's commit.
+ */
+async function lockedState(trx: Transaction<Database>, userId: string, key: string | null): Promise<LockedState> {
+  const result = await sql<{ balance: number; existing_id: number | null; grants: { id: number; remaining: number; expires_at: string; due: boolean }[] }>`
+    WITH created AS (
+      INSERT INTO token_balances (user_id, balance) VALUES (${userId}, 0) ON CONFLICT (user_id) DO NOTHING RETURNING balance
+    )
+    SELECT COALESCE((SELECT balance FROM created), (SELECT balance FROM token_balances WHERE user_id = ${userId})) AS balance,
+           (SELECT id FROM ledger_entries WHERE idempotency_key = ${key}) AS existing_id,
            COALESCE((SELECT jsonb_agg(jsonb_build_object('id', id, 'remaining', remaining, 'expires_at', expires_at, 'due', expires_at <= now()) ORDER BY expires_at, id)
                      FROM ledger_entries WHERE user_id = ${userId} AND remaining > 0), '[]'::jsonb) AS grants`.execute(trx);
   const row = result.rows[0];
+  if (!row) throw new Error("balance row missing");
   return {
-    existingId: row?.existing_id ?? null,
-    grants: (row?.grants ?? []).map((g) => ({ id: g.id, remaining: g.remaining, expiresAt: new Date(g.expires_at), due: g.due })),
+    balance: row.balance,
+    existingId: row.existing_id,
+    grants: row.grants.map((g) => ({ id: g.id, remaining: g.remaining, expiresAt: new Date(g.expires_at), due: g.due })),
   };
+}
+
+/** Takes the user's lock and reads the state, with lapsed grants already expired. */
+async function lockAndExpire(trx: Transaction<Database>, userId: string, key: string | null): Promise<LockedState> {
+  await lockUser(trx, userId);
+  const state = await lockedState(trx, userId, key);
+  if (state.existingId !== null) return state;
+  const balance = await expireLapsed(trx, userId, state.balance, state.grants);
+  return { ...state, balance, grants: state.grants.filter((g) => !g.due) };
 }
 
 interface NewEntry {
@@ -155,14 +173,11 @@ function replayOf(entry: LedgerEntry, input: AdjustmentInput): AdjustmentOutcome
 export async function adjustBalance(db: Kysely<Database>, actor: Actor, input: AdjustmentInput): Promise<AdjustmentOutcome> {
   try {
     return await db.transaction().execute(async (trx) => {
-      const locked = await lockBalance(trx, input.userId);
-      const { existingId, grants } = await lockedState(trx, input.userId, input.idempotencyKey);
+      const { balance, existingId, grants: live } = await lockAndExpire(trx, input.userId, input.idempotencyKey);
       if (existingId !== null) {
         const existing = await findByKey(trx, input.idempotencyKey);
         if (existing) return replayOf(existing, input);
       }
-      const balance = await expireLapsed(trx, input.userId, locked, grants);
-      const live = grants.filter((g) => !g.due);
       if (input.kind === "deduct") {
         const after = balance - input.amount;
         // Expiries written above stay: they are due whatever this request does.
@@ -221,8 +236,7 @@ export async function expireDueGrants(db: Kysely<Database>, limit = 500): Promis
     .execute();
   for (const { user_id } of users) {
     await db.transaction().execute(async (trx) => {
-      const balance = await lockBalance(trx, user_id);
-      await expireLapsed(trx, user_id, balance, (await lockedState(trx, user_id, null)).grants);
+      await lockAndExpire(trx, user_id, null);
     });
   }
   return users.length;
@@ -252,12 +266,10 @@ export async function chargeUsage(db: Kysely<Database>, aiTypes: readonly string
   const result: UsageChargeResult = { charged: 0, shortfalls: 0 };
   for (const row of rows.rows) {
     await db.transaction().execute(async (trx) => {
-      const locked = await lockBalance(trx, row.user_id);
-      if (await trx.selectFrom("ledger_entries").select("id").where("usage_id", "=", row.id).executeTakeFirst()) return;
-      const { grants } = await lockedState(trx, row.user_id, null);
-      const balance = await expireLapsed(trx, row.user_id, locked, grants);
+      const { balance, existingId, grants } = await lockAndExpire(trx, row.user_id, `usage:${row.id}`);
+      if (existingId !== null) return;
       const take = Math.min(row.charge, Math.max(0, balance));
-      await consume(trx, grants.filter((g) => !g.due), take);
+      await consume(trx, grants, take);
       const short = row.charge - take;
       await writeEntry(trx, SYSTEM_ACTOR, balance, {
         userId: row.user_id, kind: "usage", amount: -take, balanceAfter: balance - take, idempotencyKey: `usage:${row.id}`, usageId: row.id,
