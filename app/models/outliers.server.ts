@@ -28,6 +28,7 @@ import {
   type Finding,
   type RuleName,
 } from "../domain/outlier-rules";
+import type { UsageCall } from "../domain/outlier-rules/types";
 import { usageFacts } from "./rollup.server";
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -152,14 +153,7 @@ function dailyFacts(start: Date | null) {
 const dayStart = (day: RawBuilder<unknown>) => sql`(${day}::timestamp AT TIME ZONE 'UTC')`;
 const dayEnd = (day: RawBuilder<unknown>) => sql`((${day} + 1)::timestamp AT TIME ZONE 'UTC')`;
 
-interface CallRow {
-  usageId: string;
-  userId: string;
-  actionType: string;
-  route: string | null;
-  tokens: number;
-  createdAt: Date;
-}
+type CallRow = UsageCall;
 
 const callColumns = sql`u.id AS "usageId", u.user_id AS "userId", u.action_type AS "actionType", u.route, u.tokens_used AS tokens, u.created_at AS "createdAt"`;
 

@@ -17,7 +17,7 @@
  *                                                                just a significant one on a
  *                                                                busy type)
  */
-import { fmt, percent, type Finding } from "./types";
+import { dailyFinding, fmt, percent, type Finding } from "./types";
 
 export const RULE = "failure_spike" as const;
 
@@ -87,14 +87,7 @@ export function evaluateFailureSpike(c: FailureSpikeCandidate, params: FailureSp
   const pValue = binomialUpperTail(c.calls, c.failures, p0);
   if (pValue > params.maxPValue) return null;
   const z = (c.failures - c.calls * p0) / Math.sqrt(c.calls * p0 * (1 - p0));
-  return {
-    rule: RULE,
-    dedupeKey: `${RULE}:${c.actionType}:${c.day}`,
-    actionType: c.actionType,
-    route: null,
-    userId: null,
-    usageId: null,
-    day: c.day,
+  return dailyFinding(RULE, { actionType: c.actionType, day: c.day, firstAt: c.firstAt }, {
     observed: rate,
     expectedLow: null,
     expectedHigh: p0,
@@ -111,6 +104,5 @@ export function evaluateFailureSpike(c: FailureSpikeCandidate, params: FailureSp
       minCalls: params.minCalls,
       maxPValue: params.maxPValue,
     },
-    occurredAt: c.firstAt,
-  };
+  });
 }

@@ -9,7 +9,7 @@
  */
 import { ACTION_TYPES, classifyAgainstRange, formatExpectedRange, getActionType } from "../action-types";
 import { isFixedCostType } from "./override-mismatch";
-import { fmt, percent, times, utcDay, type Finding } from "./types";
+import { callFinding, fmt, percent, times, type Finding, type UsageCall } from "./types";
 
 export const RULE = "out_of_range" as const;
 
@@ -28,14 +28,7 @@ export function rangesToCheck(overriddenTypes: ReadonlySet<string>): CheckedRang
   });
 }
 
-export interface OutOfRangeCandidate {
-  usageId: string;
-  userId: string;
-  actionType: string;
-  route: string | null;
-  tokens: number;
-  createdAt: Date;
-}
+export type OutOfRangeCandidate = UsageCall;
 
 export function evaluateOutOfRange(c: OutOfRangeCandidate): Finding | null {
   const range = getActionType(c.actionType)?.expectedRange ?? null;
@@ -45,19 +38,11 @@ export function evaluateOutOfRange(c: OutOfRangeCandidate): Finding | null {
   const ratio = bound > 0 ? c.tokens / bound : null;
   const relative =
     ratio === null ? "" : position === "above" ? ` (${times(ratio)} the maximum)` : ` (${percent(ratio)} of the minimum)`;
-  return {
-    rule: RULE,
-    dedupeKey: `${RULE}:${c.usageId}`,
-    actionType: c.actionType,
-    route: c.route,
-    userId: c.userId,
-    usageId: c.usageId,
-    day: utcDay(c.createdAt),
+  return callFinding(RULE, c, {
     observed: c.tokens,
     expectedLow: range.min,
     expectedHigh: range.max,
     message: `${c.actionType} call used ${fmt(c.tokens)} tokens, ${fmt(distance)} ${position} the expected ${formatExpectedRange(range)}${relative}`,
     details: { tokens: c.tokens, min: range.min, max: range.max, position, distance, ratioToBound: ratio },
-    occurredAt: c.createdAt,
-  };
+  });
 }

@@ -7,7 +7,7 @@
  * are checked against the expected range instead.
  */
 import { getActionType } from "../action-types";
-import { fmt, times, utcDay, type Finding } from "./types";
+import { callFinding, fmt, times, type Finding, type UsageCall } from "./types";
 
 export const RULE = "override_mismatch" as const;
 
@@ -15,15 +15,9 @@ export function isFixedCostType(actionType: string): boolean {
   return getActionType(actionType)?.unit !== "characters";
 }
 
-export interface OverrideMismatchCandidate {
-  usageId: string;
-  userId: string;
-  actionType: string;
-  route: string | null;
-  tokens: number;
+export interface OverrideMismatchCandidate extends UsageCall {
   /** The override value in effect when the call was made (from override history). */
   override: number;
-  createdAt: Date;
 }
 
 export function evaluateOverrideMismatch(c: OverrideMismatchCandidate): Finding | null {
@@ -31,19 +25,11 @@ export function evaluateOverrideMismatch(c: OverrideMismatchCandidate): Finding 
   const difference = c.tokens - c.override;
   const ratio = c.override > 0 ? c.tokens / c.override : null;
   const how = `${difference > 0 ? "+" : "−"}${fmt(Math.abs(difference))}${ratio === null ? "" : `, ${times(ratio)}`}`;
-  return {
-    rule: RULE,
-    dedupeKey: `${RULE}:${c.usageId}`,
-    actionType: c.actionType,
-    route: c.route,
-    userId: c.userId,
-    usageId: c.usageId,
-    day: utcDay(c.createdAt),
+  return callFinding(RULE, c, {
     observed: c.tokens,
     expectedLow: c.override,
     expectedHigh: c.override,
     message: `${c.actionType} is fixed at ${fmt(c.override)} tokens by its override, but this call charged ${fmt(c.tokens)} (${how})`,
     details: { tokens: c.tokens, override: c.override, difference, ratio },
-    occurredAt: c.createdAt,
-  };
+  });
 }

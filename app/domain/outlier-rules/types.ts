@@ -50,3 +50,50 @@ export function times(ratio: number): string {
 export function percent(ratio: number, digits = 1): string {
   return `${(ratio * 100).toFixed(digits)}%`;
 }
+
+/** One call of token_usage as the per-call rules see it. */
+export interface UsageCall {
+  usageId: string;
+  userId: string;
+  actionType: string;
+  route: string | null;
+  tokens: number;
+  createdAt: Date;
+}
+
+type Judgement = Pick<Finding, "observed" | "expectedLow" | "expectedHigh" | "message" | "details">;
+
+/** A finding about one call: keyed by the call, so a call is flagged once per rule. */
+export function callFinding(rule: RuleName, call: UsageCall, judgement: Judgement): Finding {
+  return {
+    rule,
+    dedupeKey: `${rule}:${call.usageId}`,
+    actionType: call.actionType,
+    route: call.route,
+    userId: call.userId,
+    usageId: call.usageId,
+    day: utcDay(call.createdAt),
+    occurredAt: call.createdAt,
+    ...judgement,
+  };
+}
+
+/** A finding about a UTC day of calls, keyed by what it is about and the day. */
+export function dailyFinding(
+  rule: RuleName,
+  about: { actionType?: string; route?: string; userId?: string; day: string; firstAt: Date },
+  judgement: Judgement,
+): Finding {
+  const key = [about.actionType, about.route, about.userId].filter((part) => part !== undefined).join(":");
+  return {
+    rule,
+    dedupeKey: `${rule}:${key}:${about.day}`,
+    actionType: about.actionType ?? null,
+    route: about.route ?? null,
+    userId: about.userId ?? null,
+    usageId: null,
+    day: about.day,
+    occurredAt: about.firstAt,
+    ...judgement,
+  };
+}

@@ -6,7 +6,7 @@
  * unregistered_type rule's.
  */
 import { getActionType } from "../action-types";
-import { fmt, type Finding } from "./types";
+import { dailyFinding, fmt, type Finding } from "./types";
 
 export const RULE = "unexpected_route" as const;
 
@@ -23,19 +23,11 @@ export interface UnexpectedRouteCandidate {
 export function evaluateUnexpectedRoute(c: UnexpectedRouteCandidate): Finding | null {
   const definition = getActionType(c.actionType);
   if (!definition || definition.routes.includes(c.route)) return null;
-  return {
-    rule: RULE,
-    dedupeKey: `${RULE}:${c.actionType}:${c.route}:${c.day}`,
-    actionType: c.actionType,
-    route: c.route,
-    userId: null,
-    usageId: null,
-    day: c.day,
+  return dailyFinding(RULE, { actionType: c.actionType, route: c.route, day: c.day, firstAt: c.firstAt }, {
     observed: c.calls,
     expectedLow: null,
     expectedHigh: null,
     message: `${c.actionType} came from ${c.route}, which the registry does not list for it (expected ${definition.routes.join(" or ")}): ${fmt(c.calls)} calls, ${fmt(c.tokens)} tokens on ${c.day} (UTC)`,
     details: { calls: c.calls, tokens: c.tokens, expectedRoutes: definition.routes.join(", ") },
-    occurredAt: c.firstAt,
-  };
+  });
 }

@@ -4,7 +4,7 @@
  * count, so the page shows how much is affected without one flag per row.
  */
 import { ACTION_TYPE_NAMES, isRegisteredActionType } from "../action-types";
-import { fmt, type Finding } from "./types";
+import { dailyFinding, fmt, type Finding } from "./types";
 
 export const RULE = "unregistered_type" as const;
 
@@ -19,19 +19,11 @@ export interface UnregisteredTypeCandidate {
 
 export function evaluateUnregisteredType(c: UnregisteredTypeCandidate): Finding | null {
   if (isRegisteredActionType(c.actionType)) return null;
-  return {
-    rule: RULE,
-    dedupeKey: `${RULE}:${c.actionType}:${c.day}`,
-    actionType: c.actionType,
-    route: null,
-    userId: null,
-    usageId: null,
-    day: c.day,
+  return dailyFinding(RULE, { actionType: c.actionType, day: c.day, firstAt: c.firstAt }, {
     observed: c.calls,
     expectedLow: null,
     expectedHigh: null,
     message: `unregistered action type ${c.actionType}: ${fmt(c.calls)} calls, ${fmt(c.tokens)} tokens on ${c.day} (UTC); the registry has ${ACTION_TYPE_NAMES.length} types`,
     details: { calls: c.calls, tokens: c.tokens },
-    occurredAt: c.firstAt,
-  };
+  });
 }

@@ -20,7 +20,7 @@
  * and the user has at least `minBaselineDays` active days in the baseline (a new user has no
  * "usual" yet).
  */
-import { fmt, times, type Finding } from "./types";
+import { dailyFinding, fmt, times, type Finding } from "./types";
 
 export const RULE = "user_spike" as const;
 
@@ -71,14 +71,7 @@ export function evaluateUserSpike(c: UserSpikeCandidate, params: UserSpikeParams
   const robustZ = spread > 0 ? (c.tokens - med) / spread : null;
   const ratio = med > 0 ? c.tokens / med : null;
   const zText = robustZ === null ? "MAD 0" : `robust z ${robustZ.toFixed(1)}`;
-  return {
-    rule: RULE,
-    dedupeKey: `${RULE}:${c.userId}:${c.day}`,
-    actionType: null,
-    route: null,
-    userId: c.userId,
-    usageId: null,
-    day: c.day,
+  return dailyFinding(RULE, { userId: c.userId, day: c.day, firstAt: c.firstAt }, {
     observed: c.tokens,
     expectedLow: null,
     expectedHigh: Math.round(threshold),
@@ -99,6 +92,5 @@ export function evaluateUserSpike(c: UserSpikeCandidate, params: UserSpikeParams
       multiple: params.multiple,
       floorTokens: params.floorTokens,
     },
-    occurredAt: c.firstAt,
-  };
+  });
 }
