@@ -10,6 +10,8 @@ const DATA_DIR = process.env.E2E_DATA_DIR ?? ".data-e2e";
  */
 export default defineConfig({
   testDir: "tests/e2e",
+  // Playwright empties this folder at start; keep it apart from other reports (and per run).
+  outputDir: process.env.E2E_OUTPUT_DIR ?? "test-results/e2e-artifacts",
   fullyParallel: false,
   workers: 1,
   retries: 0,
