@@ -81,3 +81,14 @@ export async function insertUsageEvents(db: Kysely<Database> | Transaction<Datab
   const accepted = rows[0]?.accepted ?? 0;
   return { accepted, duplicates: events.length - accepted };
 }
+
+/**
+ * The reference app's real bug: the database's action-type CHECK constraint lagging the
+ * registry, so valid events are refused by PostgreSQL. Answers what an operator must do, or
+ * null for other errors (whose text must not reach a user).
+ */
+export function constraintDriftMessage(error: unknown): string | null {
+  const { code, constraint } = (error ?? {}) as { code?: unknown; constraint?: unknown };
+  if (code !== "23514" || constraint !== "token_usage_action_type_check") return null;
+  return "the database's token_usage_action_type_check constraint refuses an action type the registry allows; nothing was stored. An operator must run `npm run cli -- migrate` (see `npm run cli -- check-action-types`)";
+}

@@ -8,6 +8,7 @@ import type { Readable } from "node:stream";
 import { z } from "zod";
 import { formatInt } from "../../app/domain/format";
 import { importUsageCsv, UsageImportError, type ImportReport } from "../../app/models/usage-import.server";
+import { constraintDriftMessage } from "../../app/models/usage-ingest.server";
 import { withCliDatabase } from "./database";
 import type { CliCommand } from "./types";
 
@@ -75,6 +76,11 @@ export const command: CliCommand = {
         printReport(report, dryRun);
         return report.rejected > 0 ? 1 : 0;
       } catch (error) {
+        const drift = constraintDriftMessage(error);
+        if (drift) {
+          console.error(`import-usage: ${drift}`);
+          return 1;
+        }
         if (!(error instanceof UsageImportError)) throw error;
         console.error("import-usage: the file cannot be imported; nothing was stored");
         for (const message of error.messages) console.error(`  ${message}`);

@@ -3,7 +3,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
+import { sql } from "kysely";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { ACTION_TYPE_NAMES } from "../../app/domain/action-types";
+import { syncActionTypeConstraint } from "../../app/models/action-type-sync.server";
 import { importUsageCsv, UsageImportError, type ImportOptions } from "../../app/models/usage-import.server";
 import { command } from "../../scripts/commands/import-usage";
 import { createTestDatabase, type TestDatabase } from "../support/test-db";
@@ -180,6 +183,14 @@ describe("import-usage", () => {
     expect(await totalRows()).toBe(before);
   });
 
+  it("reads a spreadsheet export: byte-order mark, CRLF line ends, spaces around header names", async () => {
+    const id = randomUUID();
+    const header = HEADER.split(",").map((c) => ` ${c} `).join(",");
+    const report = await importUsageCsv(t.pool, Readable.from([`\ufeff${header}\r\n${line({ event_id: id, success: "TRUE" })}\r\n`]), options);
+    expect(report).toMatchObject({ lines: 1, loaded: 1, rejected: 0 });
+    expect(await countEvents([id])).toBe(1);
+  });
+
   it("stores nothing when the input breaks off in the middle", async () => {
     const before = await totalRows();
     async function* brokenSource() {
@@ -226,6 +237,23 @@ describe("npm run cli -- import-usage", () => {
     expect(code).toBe(1);
     expect(out).toMatch(/loaded: +1/);
     expect(out).toContain("line 3: model_used: is required");
+  });
+
+  it("exits 1 with what to run, not SQL, when the database constraint lags the registry", async () => {
+    const allowed = ACTION_TYPE_NAMES.filter((n) => n !== "frequency_flip").map((n) => `'${n}'`).join(",");
+    await sql.raw(`ALTER TABLE public.token_usage DROP CONSTRAINT token_usage_action_type_check`).execute(t.db);
+    await sql.raw(`ALTER TABLE public.token_usage ADD CONSTRAINT token_usage_action_type_check CHECK (action_type = ANY (ARRAY[${allowed}])) NOT VALID`).execute(t.db);
+    try {
+      const good = randomUUID();
+      const file = writeFile("cli-drift.csv", `${HEADER}\n${line({ event_id: good })}\n${line({ action_type: "frequency_flip" })}\n`);
+      const { code, err } = await runCli([file]);
+      expect(code).toBe(1);
+      expect(err).toMatch(/token_usage_action_type_check constraint .*npm run cli -- migrate/);
+      expect(err).not.toMatch(/violates/);
+      expect(await countEvents([good])).toBe(0);
+    } finally {
+      await syncActionTypeConstraint(t.db);
+    }
   });
 
   it("exits 1 naming the column when the header is wrong", async () => {

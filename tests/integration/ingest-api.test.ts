@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDb } from "../../db/database";
 import { ACTION_TYPES, ACTION_TYPE_NAMES } from "../../app/domain/action-types";
 import { registerApiKey } from "../../app/lib/auth.server";
+import { syncActionTypeConstraint } from "../../app/models/action-type-sync.server";
 import { action, loader, MAX_BODY_BYTES } from "../../app/routes/api.v1.usage/route";
 import { createTestDatabase, type TestDatabase } from "../support/test-db";
 
@@ -292,6 +293,24 @@ describe("POST /api/v1/usage on arbitrary input", () => {
     );
     // Both outcomes were exercised, so the property says something about each.
     expect([...statuses].sort()).toEqual([200, 422]);
+  });
+});
+
+describe("POST /api/v1/usage when the database constraint lags the registry", () => {
+  it("answers 500 telling the operator to migrate, stores nothing, and leaks no SQL", async () => {
+    const allowed = ACTION_TYPE_NAMES.filter((n) => n !== "frequency_flip").map((n) => `'${n}'`).join(",");
+    await sql.raw(`ALTER TABLE public.token_usage DROP CONSTRAINT token_usage_action_type_check`).execute(t.db);
+    await sql.raw(`ALTER TABLE public.token_usage ADD CONSTRAINT token_usage_action_type_check CHECK (action_type = ANY (ARRAY[${allowed}])) NOT VALID`).execute(t.db);
+    try {
+      const batch = [event(), event({ action_type: "frequency_flip" })];
+      const { status, body } = await sendEvents(batch);
+      expect(status).toBe(500);
+      expect(body.message).toMatch(/token_usage_action_type_check constraint .*npm run cli -- migrate/);
+      expect(body.message).not.toMatch(/violates|INSERT/);
+      expect(await rowsWithEventIds(batch.map((e) => e.event_id))).toBe(0);
+    } finally {
+      await syncActionTypeConstraint(t.db);
+    }
   });
 });
 

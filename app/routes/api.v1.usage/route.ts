@@ -8,7 +8,7 @@ import { requireApiAccess } from "~/lib/auth.server";
 import { PayloadTooLargeError, readBodyText } from "~/lib/http.server";
 import { parseUsageBatch, type BatchError } from "~/domain/usage-event";
 import { databaseUnavailableResponse, getDb, isDatabaseUnavailable } from "~/lib/db.server";
-import { insertUsageEvents } from "~/models/usage-ingest.server";
+import { constraintDriftMessage, insertUsageEvents } from "~/models/usage-ingest.server";
 
 /** 1000 events with ordinary metadata stay far below this; larger bodies are refused unread. */
 export const MAX_BODY_BYTES = 2 * 1024 * 1024;
@@ -91,8 +91,9 @@ export async function action({ request }: ActionFunctionArgs) {
     return await ingest(request);
   } catch (error) {
     if (isDatabaseUnavailable(error)) return reshapeRefusal(databaseUnavailableResponse(true));
-    // The cause goes to the server log; the caller learns only that nothing was stored.
+    // The cause goes to the server log; the caller learns that nothing was stored and, for a
+    // drifted constraint, what fixes it, never the SQL.
     console.error("POST /api/v1/usage failed:", error);
-    return refusal(500, "the batch could not be stored; nothing was stored");
+    return refusal(500, constraintDriftMessage(error) ?? "the batch could not be stored; nothing was stored");
   }
 }
