@@ -1,3 +1,4 @@
+import { DateTime } from "luxon";
 import { z } from "zod";
 import { detectOutliers, summarizeDetection } from "../../app/models/outliers.server";
 import { withCliDatabase } from "./database";
@@ -6,8 +7,10 @@ import type { CliCommand } from "./types";
 const instantSchema = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/, "--since must be a date (YYYY-MM-DD, read as UTC) or an ISO instant")
+  // Date() rolls 2026-02-30 over to March: a calendar date must read back unchanged.
+  .refine((s) => DateTime.fromISO(s.slice(0, 10), { zone: "UTC" }).isValid, "--since is not a real date")
   .transform((s) => new Date(/^\d{4}-\d{2}-\d{2}$/.test(s) ? `${s}T00:00:00Z` : s))
-  .refine((d) => !Number.isNaN(d.getTime()), "--since is not a real date");
+  .refine((d) => !Number.isNaN(d.getTime()), "--since is not a real instant");
 
 const optionsSchema = z
   .object({ since: instantSchema.optional(), full: z.boolean() })
