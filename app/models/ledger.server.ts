@@ -3,7 +3,7 @@
  * row, writes one ledger entry with the balance after it, updates the balance and appends
  * the audit row. Rules (consumption order, limits) live in app/domain/ledger.ts.
  */
-import { sql, type Kysely, type Transaction } from "kysely";
+import { sql, type Kysely, type RawBuilder, type Transaction } from "kysely";
 import type { Database, LedgerEntry, LedgerKind } from "../../db/types";
 import { initialRemaining, insufficientMessage, planDebit, type OpenGrant } from "../domain/ledger";
 import { SYSTEM_ACTOR, type Actor } from "./audit.server";
@@ -75,9 +75,8 @@ async function lockedState(trx: Transaction<Database>, userId: string, key: stri
   };
 }
 
-/** Takes the user's lock and reads the state, with lapsed grants already expired. */
-async function lockAndExpire(trx: Transaction<Database>, userId: string, key: string | null): Promise<LockedState> {
-  await lockUser(trx, userId);
+/** Under the user's lock: the state, with lapsed grants already expired. */
+async function stateWithExpiries(trx: Transaction<Database>, userId: string, key: string | null): Promise<LockedState> {
   const state = await lockedState(trx, userId, key);
   if (state.existingId !== null) return state;
   const balance = await expireLapsed(trx, userId, state.balance, state.grants);
@@ -87,42 +86,64 @@ async function lockAndExpire(trx: Transaction<Database>, userId: string, key: st
 interface NewEntry {
   userId: string;
   kind: LedgerKind;
+  /** Signed. The balance after and `forced` (after < 0) follow from the balance before. */
   amount: number;
-  balanceAfter: number;
   reason: string | null;
   idempotencyKey: string;
   expiresAt?: Date | null;
   remaining?: number | null;
-  forced?: boolean;
   usageId?: string | null;
   expiredEntryId?: number | null;
 }
 
 /**
- * Writes the entry, the new balance and the audit row in one statement (inside the caller's
- * transaction). The audit insert is the same row recordAudit writes; it is inlined here
- * because this is the hot path of every adjustment and one round trip matters under a lock.
+ * One statement that writes the entry, the new balance and the audit row. `current` is a
+ * query yielding the balance before (column `balance`); when it yields no row, or the
+ * result would be negative and `allowNegative` is false, nothing is written. The audit row
+ * is the one recordAudit writes, inlined: this is the hot path of every adjustment and a
+ * round trip saved under the user's lock is throughput for a busy user.
  */
-async function writeEntry(trx: Transaction<Database>, actor: Actor, balanceBefore: number, e: NewEntry): Promise<LedgerEntry> {
-  const after = { balance: e.balanceAfter, amount: e.amount, ...(e.forced ? { forced: true } : {}) };
-  const result = await sql<LedgerEntry>`
-    WITH entry AS (
+function entryStatement(actor: Actor, e: NewEntry, current: RawBuilder<unknown>, allowNegative: boolean): RawBuilder<LedgerEntry> {
+  return sql<LedgerEntry>`
+    WITH cur AS (${current}), entry AS (
       INSERT INTO ledger_entries (user_id, kind, amount, balance_after, reason, actor_id, actor_label, idempotency_key, expires_at, remaining, forced, usage_id, expired_entry_id)
-      VALUES (${e.userId}, ${e.kind}, ${e.amount}, ${e.balanceAfter}, ${e.reason}, ${actor.id}, ${actor.label}, ${e.idempotencyKey},
-              ${e.expiresAt ?? null}, ${e.remaining ?? null}, ${e.forced ?? false}, ${e.usageId ?? null}, ${e.expiredEntryId ?? null})
+      SELECT ${e.userId}, ${e.kind}, ${e.amount}, cur.balance + ${e.amount}, ${e.reason}, ${actor.id}, ${actor.label}, ${e.idempotencyKey},
+             ${e.expiresAt ?? null}::timestamptz, ${e.remaining ?? null}::bigint, cur.balance + ${e.amount} < 0, ${e.usageId ?? null}::uuid, ${e.expiredEntryId ?? null}::bigint
+      FROM cur WHERE ${allowNegative} OR cur.balance + ${e.amount} >= 0
       RETURNING *
     ), balance AS (
-      UPDATE token_balances SET balance = ${e.balanceAfter}, updated_at = now() WHERE user_id = ${e.userId} RETURNING 1
+      INSERT INTO token_balances (user_id, balance) SELECT user_id, balance_after FROM entry
+      ON CONFLICT (user_id) DO UPDATE SET balance = EXCLUDED.balance, updated_at = now() RETURNING 1
     ), audit AS (
       INSERT INTO audit_log (actor_id, actor_label, action, target_type, target_id, before, after, reason, ip)
-      SELECT ${actor.id}, ${actor.label}, ${`ledger.${e.kind}`}, 'user', ${e.userId}, ${JSON.stringify({ balance: balanceBefore })}::jsonb,
-             ${JSON.stringify(after)}::jsonb || jsonb_build_object('entry_id', entry.id), ${e.reason}, ${actor.ip ?? null}
-      FROM entry RETURNING 1
+      SELECT ${actor.id}, ${actor.label}, 'ledger.' || entry.kind, 'user', entry.user_id::text, jsonb_build_object('balance', cur.balance),
+             jsonb_build_object('balance', entry.balance_after, 'amount', entry.amount, 'entry_id', entry.id) || CASE WHEN entry.forced THEN '{"forced": true}'::jsonb ELSE '{}'::jsonb END,
+             entry.reason, ${actor.ip ?? null}
+      FROM entry, cur RETURNING 1
     )
-    SELECT entry.* FROM entry, balance, audit`.execute(trx);
+    SELECT entry.* FROM entry, balance, audit`;
+}
+
+/** Writes an entry whose checks were made by the caller, under the user's lock. */
+async function writeEntry(trx: Transaction<Database>, actor: Actor, balanceBefore: number, e: NewEntry): Promise<LedgerEntry> {
+  const result = await entryStatement(actor, e, sql`SELECT ${balanceBefore}::bigint AS balance`, true).execute(trx);
   const entry = result.rows[0];
   if (!entry) throw new Error("ledger entry was not written");
   return entry;
+}
+
+/**
+ * The common case in one statement under the lock: a new key, a user without open expiring
+ * grants, an entry without expiry, and a result that is allowed. Answers undefined when any
+ * of that does not hold; the caller then takes the general path in the same transaction.
+ */
+async function writeSimpleEntry(trx: Transaction<Database>, actor: Actor, e: NewEntry, allowNegative: boolean): Promise<LedgerEntry | undefined> {
+  const current = sql`
+    SELECT COALESCE((SELECT balance FROM token_balances WHERE user_id = ${e.userId}), 0) AS balance
+    WHERE NOT EXISTS (SELECT 1 FROM ledger_entries WHERE idempotency_key = ${e.idempotencyKey})
+      AND NOT EXISTS (SELECT 1 FROM ledger_entries WHERE user_id = ${e.userId} AND remaining > 0)`;
+  const result = await entryStatement(actor, e, current, allowNegative).execute(trx);
+  return result.rows[0];
 }
 
 /** Expires what is left of the user's lapsed grants; returns the balance after. */
@@ -135,12 +156,9 @@ async function expireLapsed(trx: Transaction<Database>, userId: string, balance:
       userId,
       kind: "expiry",
       amount: -grant.remaining,
-      balanceAfter: after,
       reason: `grant #${grant.id} expired`,
       idempotencyKey: `expiry:${grant.id}`,
       expiredEntryId: grant.id,
-      // Only reachable after a forced deduction left debt that no later grant repaid.
-      forced: after < 0,
     });
     current = after;
   }
@@ -173,7 +191,14 @@ function replayOf(entry: LedgerEntry, input: AdjustmentInput): AdjustmentOutcome
 export async function adjustBalance(db: Kysely<Database>, actor: Actor, input: AdjustmentInput): Promise<AdjustmentOutcome> {
   try {
     return await db.transaction().execute(async (trx) => {
-      const { balance, existingId, grants: live } = await lockAndExpire(trx, input.userId, input.idempotencyKey);
+      const signed = input.kind === "deduct" ? -input.amount : input.amount;
+      const expiresAt = input.kind === "grant" ? (input.expiresAt ?? null) : null;
+      await lockUser(trx, input.userId);
+      if (!expiresAt) {
+        const entry = await writeSimpleEntry(trx, actor, { userId: input.userId, kind: input.kind, amount: signed, reason: input.reason, idempotencyKey: input.idempotencyKey }, input.force === true);
+        if (entry) return { status: "applied", entry, balance: entry.balance_after };
+      }
+      const { balance, existingId, grants: live } = await stateWithExpiries(trx, input.userId, input.idempotencyKey);
       if (existingId !== null) {
         const existing = await findByKey(trx, input.idempotencyKey);
         if (existing) return replayOf(existing, input);
@@ -184,14 +209,13 @@ export async function adjustBalance(db: Kysely<Database>, actor: Actor, input: A
         if (after < 0 && !input.force) return { status: "insufficient", balance, message: insufficientMessage(balance, input.amount) };
         await consume(trx, live, input.amount);
         const entry = await writeEntry(trx, actor, balance, {
-          userId: input.userId, kind: "deduct", amount: -input.amount, balanceAfter: after, reason: input.reason, idempotencyKey: input.idempotencyKey, forced: after < 0,
+          userId: input.userId, kind: "deduct", amount: -input.amount, reason: input.reason, idempotencyKey: input.idempotencyKey,
         });
         return { status: "applied", entry, balance: after };
       }
-      const expiresAt = input.kind === "grant" ? (input.expiresAt ?? null) : null;
       const after = balance + input.amount;
       const entry = await writeEntry(trx, actor, balance, {
-        userId: input.userId, kind: input.kind, amount: input.amount, balanceAfter: after, reason: input.reason, idempotencyKey: input.idempotencyKey,
+        userId: input.userId, kind: input.kind, amount: input.amount, reason: input.reason, idempotencyKey: input.idempotencyKey,
         expiresAt, remaining: expiresAt ? initialRemaining(balance, live, input.amount) : null,
       });
       return { status: "applied", entry, balance: after };
@@ -236,7 +260,8 @@ export async function expireDueGrants(db: Kysely<Database>, limit = 500): Promis
     .execute();
   for (const { user_id } of users) {
     await db.transaction().execute(async (trx) => {
-      await lockAndExpire(trx, user_id, null);
+      await lockUser(trx, user_id);
+      await stateWithExpiries(trx, user_id, null);
     });
   }
   return users.length;
@@ -266,13 +291,14 @@ export async function chargeUsage(db: Kysely<Database>, aiTypes: readonly string
   const result: UsageChargeResult = { charged: 0, shortfalls: 0 };
   for (const row of rows.rows) {
     await db.transaction().execute(async (trx) => {
-      const { balance, existingId, grants } = await lockAndExpire(trx, row.user_id, `usage:${row.id}`);
+      await lockUser(trx, row.user_id);
+      const { balance, existingId, grants } = await stateWithExpiries(trx, row.user_id, `usage:${row.id}`);
       if (existingId !== null) return;
       const take = Math.min(row.charge, Math.max(0, balance));
       await consume(trx, grants, take);
       const short = row.charge - take;
       await writeEntry(trx, SYSTEM_ACTOR, balance, {
-        userId: row.user_id, kind: "usage", amount: -take, balanceAfter: balance - take, idempotencyKey: `usage:${row.id}`, usageId: row.id,
+        userId: row.user_id, kind: "usage", amount: -take, idempotencyKey: `usage:${row.id}`, usageId: row.id,
         reason: short > 0 ? `${row.action_type}: charged ${take} of ${row.charge} tokens (balance exhausted)` : `${row.action_type}: ${row.charge} tokens`,
       });
       result.charged += 1;
