@@ -300,13 +300,10 @@ async function userSpikeCandidates(db: Db, from: Date | null) {
   const baselineFrom = from ? new Date(startOfUtcDay(from).getTime() - USER_SPIKE.baselineDays * DAY_MS) : new Date(0);
   const result = await sql<{ userId: string; day: string; tokens: number; calls: number; largestCall: number; baseline: number[]; firstAt: Date }>`
     WITH daily AS (
-      -- largest_call_floor: the day's largest call is at least the mean call of any type that
-      -- day, which the per-user rollup gives without touching token_usage.
-      SELECT user_id, day, sum(tokens)::bigint AS tokens, sum(calls)::bigint AS calls, max(mean_call) AS largest_call_floor FROM (
-        SELECT t.user_id, t.day, t.tokens, t.calls, CASE WHEN t.calls > 0 THEN t.tokens / t.calls END AS mean_call
-        FROM tokenboard.user_usage_day t WHERE t.day >= ${baselineFrom}::date
+      SELECT user_id, day, sum(tokens)::bigint AS tokens, sum(calls)::bigint AS calls FROM (
+        SELECT t.user_id, t.day, t.tokens, t.calls FROM tokenboard.user_usage_day_total t WHERE t.day >= ${baselineFrom}::date
         UNION ALL
-        SELECT q.user_id, (q.created_at AT TIME ZONE 'UTC')::date, q.sign * q.tokens_used, q.sign, CASE WHEN q.sign > 0 THEN q.tokens_used END
+        SELECT q.user_id, (q.created_at AT TIME ZONE 'UTC')::date, q.sign * q.tokens_used, q.sign
         FROM tokenboard.usage_rollup_queue q WHERE q.created_at >= ${baselineFrom}
       ) x
       GROUP BY 1, 2
@@ -315,12 +312,18 @@ async function userSpikeCandidates(db: Db, from: Date | null) {
                PARTITION BY d.user_id ORDER BY d.day
                RANGE BETWEEN ${`${USER_SPIKE.baselineDays} days`}::interval PRECEDING AND '1 day'::interval PRECEDING) AS baseline
       FROM daily d
+    ), above_floor AS (
+      SELECT w.*,
+             -- The day's largest call is at least the mean call of any of its types, which the
+             -- per-user-and-type rollup gives without touching token_usage.
+             (SELECT max(t.tokens / NULLIF(t.calls, 0)) FROM tokenboard.user_usage_day t WHERE t.day = w.day AND t.user_id = w.user_id) AS largest_call_floor
+      FROM windowed w
+      -- The rule's necessary conditions, cheapest first, so that few days reach the lookups.
+      WHERE w.tokens > ${USER_SPIKE.floorTokens} AND cardinality(w.baseline) >= ${USER_SPIKE.minBaselineDays}
+        ${from ? sql`AND w.day >= ${startOfUtcDay(from)}::date` : sql``}
+        AND w.tokens > ${USER_SPIKE.multiple} * (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY b) FROM unnest(w.baseline) b)
     ), candidates AS (
-      SELECT * FROM windowed
-      -- The rule's necessary conditions, cheapest first, so the largest call is looked up for few days.
-      WHERE tokens - COALESCE(largest_call_floor, 0) > ${USER_SPIKE.floorTokens} AND cardinality(baseline) >= ${USER_SPIKE.minBaselineDays}
-        AND tokens > ${USER_SPIKE.multiple} * (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY b) FROM unnest(baseline) b)
-        ${from ? sql`AND day >= ${startOfUtcDay(from)}::date` : sql``}
+      SELECT * FROM above_floor WHERE tokens - COALESCE(largest_call_floor, 0) > ${USER_SPIKE.floorTokens}
     )
     SELECT c.user_id AS "userId", to_char(c.day, 'YYYY-MM-DD') AS day, c.tokens, c.calls, c.baseline,
            calls_of_day.largest AS "largestCall", calls_of_day.first_at AS "firstAt"
@@ -402,6 +405,9 @@ export async function detectOutliers(db: Kysely<Database>, options: DetectOption
       return { skipped: true, from: null, watermark: now.toISOString(), rules: emptyReport(), inserted: 0, ms: Date.now() - started };
     }
     try {
+      // The daily rules sort and hash up to a million user-days on large data sets; with the
+      // default 4 MB they spill to disk. Session-level on this pinned connection, reset below.
+      await sql`SET work_mem = '128MB'`.execute(conn);
       const from = await detectionStart(conn, options);
       log(`detecting outliers in rows created ${from ? `since ${from.toISOString()}` : "at any time"}`);
       const rules = await runRules(conn, from, log);
@@ -410,6 +416,7 @@ export async function detectOutliers(db: Kysely<Database>, options: DetectOption
       await writeState(conn, { watermark: now.toISOString(), lastRun: { from: from?.toISOString() ?? null, inserted, ms } });
       return { skipped: false, from: from?.toISOString() ?? null, watermark: now.toISOString(), rules, inserted, ms };
     } finally {
+      await sql`RESET work_mem`.execute(conn);
       await sql`SELECT pg_advisory_unlock(${LOCK_KEY})`.execute(conn);
     }
   });
