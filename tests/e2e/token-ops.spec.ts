@@ -17,8 +17,20 @@ async function review(page: Page, amount: string, reason: string) {
   await form.getByRole("button", { name: "Review" }).click();
 }
 
+/** A user with open outlier flags if the detection job has found any, so the view shows them. */
+async function userWithOutliers(): Promise<{ user_id: string; email: string; flags: number }> {
+  const found = await withE2eDatabase(async (client) => {
+    const r = await client.query<{ user_id: string; email: string; flags: string }>(
+      `SELECT a.user_id, a.email, count(*) AS flags FROM tokenboard.app_users a JOIN tokenboard.outlier_flags f ON f.user_id = a.user_id AND f.status = 'open'
+       WHERE a.email IS NOT NULL GROUP BY 1, 2 ORDER BY 3 DESC, 2 LIMIT 1`,
+    );
+    return r.rows[0];
+  });
+  return found ? { ...found, flags: Number(found.flags) } : { ...(await someUser(3)), flags: 0 };
+}
+
 test("support finds a user, grants with a reason, double-clicks confirm and gets one entry", async ({ page }) => {
-  const user = await someUser(3);
+  const user = await userWithOutliers();
   const reason = `goodwill for ticket ${Date.now()}`;
   await loginAs(page, "support", "/users");
   await page.getByLabel("User id or email").fill(user.email.slice(0, 8));
@@ -26,6 +38,7 @@ test("support finds a user, grants with a reason, double-clicks confirm and gets
   await page.getByTestId("user-matches").getByRole("link", { name: user.email }).click();
   await expect(page).toHaveURL(new RegExp(`/users/${user.user_id}`));
   const before = Number((await page.getByTestId("balance").textContent())?.replace(/,/g, ""));
+  if (user.flags > 0) await expect(page.getByTestId("user-outliers").getByRole("row")).toHaveCount(Math.min(user.flags, 20) + 1);
 
   await review(page, "1234", reason);
   await expect(page.getByTestId("confirm-balance")).toContainText((before + 1234).toLocaleString("en-US"));
@@ -44,6 +57,9 @@ test("the same confirmation submitted twice at once still makes one entry", asyn
   await loginAs(page, "support", `/users/${user.user_id}`);
   await review(page, "10", reason);
   await expect(page.getByTestId("confirm-form")).toBeVisible();
+  // The scripted double submit must go through the app's own form handling, so wait for hydration.
+  await page.waitForFunction(() => Boolean((window as unknown as { __remixRouter?: { state: { initialized: boolean } } }).__remixRouter?.state.initialized));
+  await page.waitForLoadState("networkidle");
   // Two submits of the same form, as a fast double click on a slow connection would send.
   await page.getByTestId("confirm-form").evaluate((form: HTMLFormElement) => {
     form.requestSubmit();

@@ -96,22 +96,3 @@ export async function recentUsage(db: Kysely<Database>, userId: string, cursor: 
   const last = page[page.length - 1];
   return { rows: page, next: rows.length > limit && last ? { at: last.created_at, id: last.id } : null };
 }
-
-export interface OpenOutlier {
-  id: number;
-  rule: string;
-  action_type: string | null;
-  message: string;
-  occurred_at: Date;
-}
-
-export async function openOutliers(db: Kysely<Database>, userId: string, limit = 20): Promise<OpenOutlier[]> {
-  return db
-    .selectFrom("outlier_flags")
-    .select(["id", "rule", "action_type", "message", "occurred_at"])
-    .where("user_id", "=", userId)
-    .where("status", "=", "open")
-    .orderBy("occurred_at", "desc")
-    .limit(limit)
-    .execute();
-}

@@ -14,8 +14,9 @@ import { getDb } from "~/lib/db.server";
 import { getEnv } from "~/lib/env.server";
 import { formObject, parseWith } from "~/lib/validation";
 import { adjustBalance, getBalance, listLedger } from "~/models/ledger.server";
+import { listOutlierFlags } from "~/models/outlier-flags.server";
 import { AdjustForm, LedgerCard, OutliersCard, RecentUsageCard, UsageCard } from "./sections";
-import { appUser, decodeCursor, encodeCursor, openOutliers, recentUsage, userIsKnown, userUsageByType, userUsagePerDay } from "./queries.server";
+import { appUser, decodeCursor, encodeCursor, recentUsage, userIsKnown, userUsageByType, userUsagePerDay } from "./queries.server";
 
 export const meta: MetaFunction = () => [{ title: "User · tokenboard" }];
 
@@ -51,7 +52,7 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
     userUsagePerDay(db, userId, range.range),
     userUsageByType(db, userId, range.range),
     recentUsage(db, userId, cursor, USAGE_PAGE_SIZE),
-    openOutliers(db, userId),
+    listOutlierFlags(db, { userId, status: "open" }, { pageSize: 20, tz: range.range.tz }),
     seesLedger ? getBalance(db, userId) : Promise.resolve(null),
     seesLedger ? listLedger(db, userId, ledgerPage.data, LEDGER_PAGE_SIZE) : Promise.resolve(null),
   ]);
@@ -70,7 +71,7 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
     series: pivotByDay(perDay.map((r) => ({ day: r.day, key: r.action_type, value: r.tokens })), range.range.from, range.range.to),
     byType,
     usage: { rows: usage.rows.map((r) => ({ ...r, created_at: r.created_at.toISOString() })), nextHref: usage.next ? `?${nextUsage.toString()}` : null, firstHref: cursor ? `?${withoutParam(search, "ucursor")}` : null },
-    outliers: outliers.map((o) => ({ ...o, occurred_at: o.occurred_at.toISOString() })),
+    outliers: { flags: outliers.flags, total: outliers.total, canAcknowledge: can(staff.role, "outliers:acknowledge") },
     balance,
     ledger: ledger
       ? { page: ledgerPage.data, pageSize: LEDGER_PAGE_SIZE, total: ledger.total, entries: ledger.entries.map((e) => ({ id: e.id, kind: e.kind, amount: e.amount, balance_after: e.balance_after, reason: e.reason, actor_label: e.actor_label, forced: e.forced, expires_at: e.expires_at?.toISOString() ?? null, remaining: e.remaining, created_at: e.created_at.toISOString() })) }
@@ -160,6 +161,7 @@ export default function UserPage() {
       <div className="grid gap-4 xl:grid-cols-[minmax(0,1fr)_18rem]">
         <div className="min-w-0 space-y-4">
           <UsageCard series={d.series} byType={d.byType} range={d.range} />
+          <OutliersCard outliers={d.outliers} />
           {d.ledger ? <LedgerCard ledger={d.ledger} /> : null}
           <RecentUsageCard usage={d.usage} />
         </div>
@@ -172,7 +174,6 @@ export default function UserPage() {
             </section>
           ) : null}
           {d.canAdjust ? <AdjustForm key={d.idempotencyKey} idempotencyKey={d.idempotencyKey} role={d.role} supportLimit={d.supportLimit} /> : null}
-          <OutliersCard outliers={d.outliers} />
         </div>
       </div>
     </>

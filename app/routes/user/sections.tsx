@@ -3,6 +3,7 @@ import type { ColumnDef } from "@tanstack/react-table";
 import { useState } from "react";
 import { StackedSeries } from "~/components/charts/stacked-series";
 import { DataTable } from "~/components/data-table/data-table";
+import { OutlierList, type OutlierFlagRow } from "~/components/outliers/outlier-list";
 import { Badge, Card, EmptyState } from "~/components/ui/page";
 import { formatInt } from "~/domain/format";
 import type { StaffRole } from "../../../db/types";
@@ -98,21 +99,11 @@ export function RecentUsageCard({ usage }: { usage: { rows: UsageRow[]; nextHref
   );
 }
 
-export function OutliersCard({ outliers }: { outliers: { id: number; rule: string; action_type: string | null; message: string; occurred_at: string }[] }) {
+export function OutliersCard({ outliers }: { outliers: { flags: OutlierFlagRow[]; total: number; canAcknowledge: boolean } }) {
+  const more = outliers.total > outliers.flags.length ? ` (newest ${outliers.flags.length} of ${formatInt(outliers.total)})` : "";
   return (
-    <Card title="Open outliers" actions={<Link to="/outliers" className="text-sm text-indigo-700 hover:underline">All outliers</Link>}>
-      {outliers.length === 0 ? (
-        <p className="text-sm text-slate-500">No open outliers for this user.</p>
-      ) : (
-        <ul className="divide-y divide-slate-100 text-sm" data-testid="user-outliers">
-          {outliers.map((o) => (
-            <li key={o.id} className="py-1.5">
-              <Badge tone="warn">{o.rule}</Badge> <span className="text-xs text-slate-500">{when(o.occurred_at)}</span>
-              <p className="text-slate-700">{o.message}</p>
-            </li>
-          ))}
-        </ul>
-      )}
+    <Card title={`Open outliers${more}`} actions={<Link to="/outliers" className="text-sm text-indigo-700 hover:underline">All outliers</Link>}>
+      <OutlierList flags={outliers.flags} canAcknowledge={outliers.canAcknowledge} showUser={false} testId="user-outliers" emptyHint="No open outliers for this user." />
     </Card>
   );
 }
