@@ -103,7 +103,10 @@ export function OutliersCard({ outliers }: { outliers: { flags: OutlierFlagRow[]
   const more = outliers.total > outliers.flags.length ? ` (newest ${outliers.flags.length} of ${formatInt(outliers.total)})` : "";
   return (
     <Card title={`Open outliers${more}`} actions={<Link to="/outliers" className="text-sm text-indigo-700 hover:underline">All outliers</Link>}>
-      <OutlierList flags={outliers.flags} canAcknowledge={outliers.canAcknowledge} showUser={false} testId="user-outliers" emptyHint="No open outliers for this user." />
+      {/* Contains the list's visually hidden labels, which would otherwise widen the whole page. */}
+      <div className="relative overflow-hidden">
+        <OutlierList flags={outliers.flags} canAcknowledge={outliers.canAcknowledge} showUser={false} testId="user-outliers" emptyHint="No open outliers for this user." />
+      </div>
     </Card>
   );
 }
