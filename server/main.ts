@@ -56,6 +56,7 @@ async function main() {
 
   const prepared = await prepareDatabase(db);
   if (prepared.migrations.length) log(`migrations applied: ${prepared.migrations.join(", ")}`);
+  if (prepared.initialRollup?.rows) log(`rollups built for ${prepared.initialRollup.rows.toLocaleString("en-US")} existing rows (${prepared.initialRollup.ms} ms)`);
   if (prepared.constraint.changed) log(`action-type constraint updated (added: ${prepared.constraint.added.join(", ") || "none"})`);
 
   if (env.TOKENBOARD_INGEST_KEY) await registerApiKey(db, "TOKENBOARD_INGEST_KEY", "ingest", env.TOKENBOARD_INGEST_KEY);

@@ -181,6 +181,25 @@ export async function rebuildRollups(db: Kysely<Database>): Promise<{ rows: numb
   });
 }
 
+const BUILT_FLAG = "rollups_built";
+
+/**
+ * The first build of the rollups, once per database (recorded in settings). prepareDatabase runs
+ * it, so an adopted database's existing rows are rolled up before the first page reads them;
+ * rows inserted meanwhile are queued by the trigger and consumed by the job.
+ */
+export async function ensureRollupsBuilt(db: Kysely<Database>): Promise<{ rows: number; ms: number } | null> {
+  const flag = await db.selectFrom("settings").select("key").where("key", "=", BUILT_FLAG).executeTakeFirst();
+  if (flag) return null;
+  const built = await rebuildRollups(db);
+  await db
+    .insertInto("settings")
+    .values({ key: BUILT_FLAG, value: JSON.stringify({ at: new Date().toISOString(), rows: built.rows }) })
+    .onConflict((oc) => oc.column("key").doNothing())
+    .execute();
+  return built;
+}
+
 /** True when rollups are empty although token_usage has rows (an adopted or freshly loaded database). */
 export async function needsInitialBuild(db: Kysely<Database>): Promise<boolean> {
   const result = await sql<{ needs: boolean }>`

@@ -17,6 +17,7 @@ export const command: CliCommand = {
       if (result.constraint.keptUnregistered.length) {
         console.log(`  kept types the database already allowed but the registry lacks: ${result.constraint.keptUnregistered.join(", ")}`);
       }
+      if (result.initialRollup) console.log(`rollups built for ${result.initialRollup.rows} existing rows in ${result.initialRollup.ms} ms`);
       if (result.seededOverrides.length) console.log(`default overrides added: ${result.seededOverrides.join(", ")}`);
       return 0;
     }),
