@@ -74,7 +74,7 @@ export function DataTable<Row>({
   const pageCount = page ? Math.max(1, Math.ceil(page.total / page.pageSize)) : 1;
   return (
     <div data-testid={testId}>
-      <div className="overflow-x-auto">
+      <div className="relative overflow-x-auto">
         <table className="min-w-full divide-y divide-slate-200 text-sm">
           {caption ? <caption className="sr-only">{caption}</caption> : null}
           <thead>
