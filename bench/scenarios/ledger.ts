@@ -76,10 +76,16 @@ async function startServer(ctx: BenchContext): Promise<{ base: string; close: ()
   return {
     base: `http://127.0.0.1:${port}`,
     how,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: async () => {
+      await new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      });
+      // The app keeps one pool per process (app/lib/db.server.ts); the next data set is another server.
+      const appDb = globalThis.__tokenboardDb;
+      globalThis.__tokenboardDb = undefined;
+      await appDb?.db.destroy();
+    },
   };
 }
 
