@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import type { Kysely } from "kysely";
 import type pg from "pg";
 import { createDb } from "../db/database";
-import { startEmbedded, type EmbeddedDatabase } from "../db/embedded";
+import { processAlive, startEmbedded, type EmbeddedDatabase } from "../db/embedded";
 import { generateDemoData } from "../db/seed/generator";
 import { prepareDatabase } from "../db/setup";
 import type { Database } from "../db/types";
@@ -68,15 +68,6 @@ async function start(dir: string, log: (line: string) => void): Promise<{ embedd
   return { embedded, db, pool };
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /**
  * One bench run per data set at a time: starting the cluster would stop another run's
  * server (db/embedded.ts recovers "stale" servers), and two runs would skew each other's
@@ -94,7 +85,7 @@ async function lockDataset(dir: string, log: (line: string) => void): Promise<()
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
     }
     const holder = Number.parseInt(fs.readFileSync(file, "utf8"), 10);
-    if (!Number.isInteger(holder) || !alive(holder)) {
+    if (!Number.isInteger(holder) || !processAlive(holder)) {
       fs.rmSync(file, { force: true });
       continue;
     }
