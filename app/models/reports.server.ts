@@ -61,8 +61,61 @@ const EXPECTED_RANGES_SQL = `(VALUES ${ACTION_TYPES.filter((t) => t.expectedRang
 type GroupColumn = "user_id" | "action_type";
 
 /**
+ * The month's instants split for the rollups: whole UTC days [d0, d1) come from
+ * user_usage_day (plus the rollup queue's tail of those days), the partial days at either end
+ * from raw rows. A month in any zone is at least 27 whole UTC days, so raw rows are at most
+ * two partial days. When there is no whole day, d1 = d0 and the two edges cover the range.
+ */
+function boundsSql(scope: Scope): string {
+  return `(SELECT s, e, d0, d1, d0::timestamp AT TIME ZONE 'UTC' AS d0i, d1::timestamp AT TIME ZONE 'UTC' AS d1i
+     FROM (SELECT s, e, d0, GREATEST((e AT TIME ZONE 'UTC')::date, d0) AS d1
+           FROM (SELECT s, e, ((s AT TIME ZONE 'UTC') + interval '1 day' - interval '1 microsecond')::date AS d0
+                 FROM (SELECT ${startOf(scope)} AS s, ${endOf(scope)} AS e) given) ceil) floor) b`;
+}
+
+/** One row's measures, for a raw row or a queued row (`sign` -1 for a deleted row). */
+function rowMeasures(sign: string): string {
+  return `u.user_id, u.action_type, ${sign} AS calls, ${sign} * u.tokens_used AS tokens, ${sign} * (${COST_CENTS_SQL}) AS cost_cents,
+      CASE WHEN u.success THEN 0 ELSE ${sign} END AS failures,
+      CASE WHEN u.tokens_used < r.min_tokens THEN ${sign} ELSE 0 END AS below,
+      CASE WHEN u.tokens_used > r.max_tokens THEN ${sign} ELSE 0 END AS above,
+      CASE WHEN ${sign} > 0 THEN u.created_at END AS first_at, CASE WHEN ${sign} > 0 THEN u.created_at END AS last_at`;
+}
+
+/**
+ * The month per (user, action type), exact at the moment it runs: rollup days + queue tail +
+ * raw edges. Cost is rounded to 4 decimals of a cent per (user, type), so every sum of these
+ * rows (per type, TOTAL) is exactly the sum of the printed values.
+ */
+function userTypeMonthSql(scope: Scope): string {
+  const joins = `LEFT JOIN ai_model_pricing p ON p.model_name = u.model_used LEFT JOIN ${EXPECTED_RANGES_SQL} ON r.action_type = u.action_type`;
+  return `SELECT x.user_id, x.action_type, sum(x.calls) AS calls, sum(x.tokens) AS tokens_used, round(sum(x.cost_cents), 4) AS cost_cents,
+      sum(x.failures) AS failures, sum(x.below) AS below_range, sum(x.above) AS above_range, min(x.first_at) AS first_at, max(x.last_at) AS last_at
+    FROM (
+      SELECT d.user_id, d.action_type, d.calls, d.tokens, d.cost_cents, d.failures, d.below_range AS below, d.above_range AS above, d.first_at, d.last_at
+      FROM tokenboard.user_usage_day d, ${boundsSql(scope)}
+      WHERE d.day >= b.d0 AND d.day < b.d1
+      UNION ALL
+      SELECT ${rowMeasures("u.sign")}
+      FROM tokenboard.usage_rollup_queue u ${joins}, ${boundsSql(scope)}
+      WHERE u.created_at >= b.d0i AND u.created_at < b.d1i
+      UNION ALL
+      SELECT ${rowMeasures("1")}
+      FROM token_usage u ${joins}, ${boundsSql(scope)}
+      WHERE u.created_at >= b.s AND u.created_at < LEAST(b.d0i, b.e)
+      UNION ALL
+      SELECT ${rowMeasures("1")}
+      FROM token_usage u ${joins}, ${boundsSql(scope)}
+      WHERE u.created_at >= GREATEST(b.d1i, b.s) AND u.created_at < b.e
+    ) x
+    GROUP BY x.user_id, x.action_type
+    HAVING sum(x.calls) <> 0`;
+}
+
+/**
  * Calls, tokens, cost, failures, out-of-range counts, distinct users and first/last call per
- * grouping set. `g_user`/`g_type` are 1 where that column is rolled up (1 for both: the total).
+ * grouping set, from the per (user, action type) rows of the month. `g_user`/`g_type` are 1
+ * where that column is rolled up (1 for both: the total).
  */
 function aggregateSql(scope: Scope, sets: GroupColumn[][]): string {
   const used = new Set(sets.flat());
@@ -71,17 +124,16 @@ function aggregateSql(scope: Scope, sets: GroupColumn[][]): string {
   return `SELECT ${used.has("user_id") ? "m.user_id" : "NULL::uuid AS user_id"},
       ${used.has("action_type") ? "m.action_type" : "NULL::text AS action_type"},
       ${grouping("user_id")} AS g_user, ${grouping("action_type")} AS g_type,
-      count(*)::bigint AS calls,
+      COALESCE(sum(m.calls), 0)::bigint AS calls,
       COALESCE(sum(m.tokens_used), 0)::bigint AS tokens_used,
       COALESCE(sum(m.cost_cents), 0) AS cost_cents,
-      count(*) FILTER (WHERE NOT m.success)::bigint AS failures,
-      count(*) FILTER (WHERE m.tokens_used < r.min_tokens)::bigint AS below_range,
-      count(*) FILTER (WHERE m.tokens_used > r.max_tokens)::bigint AS above_range,
+      COALESCE(sum(m.failures), 0)::bigint AS failures,
+      COALESCE(sum(m.below_range), 0)::bigint AS below_range,
+      COALESCE(sum(m.above_range), 0)::bigint AS above_range,
       count(DISTINCT m.user_id)::bigint AS users,
-      min(m.created_at) AS first_at,
-      max(m.created_at) AS last_at
-    FROM (${monthUsageSql(scope)}) m
-    LEFT JOIN ${EXPECTED_RANGES_SQL} ON r.action_type = m.action_type
+      min(m.first_at) AS first_at,
+      max(m.last_at) AS last_at
+    FROM (${userTypeMonthSql(scope)}) m
     GROUP BY GROUPING SETS (${setsSql})`;
 }
 

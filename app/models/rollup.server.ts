@@ -30,7 +30,7 @@ function expectedRangesSql(): RawBuilder<unknown> {
  */
 function pricedSql(source: RawBuilder<unknown>): RawBuilder<unknown> {
   return sql`
-    SELECT u.sign, ${bucketSql} AS bucket, (u.created_at AT TIME ZONE 'UTC')::date AS day,
+    SELECT u.sign, u.created_at, ${bucketSql} AS bucket, (u.created_at AT TIME ZONE 'UTC')::date AS day,
            u.user_id, u.action_type, u.route, u.model_used AS model, u.success, u.tokens_used,
            COALESCE(u.input_tokens, 0) AS input_tokens, COALESCE(u.output_tokens, 0) AS output_tokens,
            ${costCentsSql} AS cost_cents, ${tokenBinSql} AS bin,
@@ -64,6 +64,11 @@ function addMeasures(table: string) {
 
 const addUserMeasures = sql`calls = t.calls + excluded.calls, failures = t.failures + excluded.failures,
   tokens = t.tokens + excluded.tokens, cost_cents = t.cost_cents + excluded.cost_cents`;
+
+// first_at/last_at only ever widen: a deleted first or last call leaves them stale until --rebuild.
+const addUserTypeMeasures = sql`${addUserMeasures}, below_range = t.below_range + excluded.below_range,
+  above_range = t.above_range + excluded.above_range, first_at = LEAST(t.first_at, excluded.first_at),
+  last_at = GREATEST(t.last_at, excluded.last_at)`;
 
 /**
  * One statement that reads `source` once and adds it into every rollup table. Being one
@@ -100,10 +105,12 @@ function rollupStatement(source: RawBuilder<unknown>, options: { fresh?: boolean
       ${upsert(sql`(day, action_type, bin)`, sql`calls = t.calls + excluded.calls`)}
     ),
     uday AS (
-      INSERT INTO tokenboard.user_usage_day AS t (day, user_id, action_type, calls, failures, tokens, cost_cents)
-      SELECT day, user_id, action_type, sum(sign), COALESCE(sum(sign) FILTER (WHERE NOT success), 0), sum(sign * tokens_used), sum(sign * cost_cents)
+      INSERT INTO tokenboard.user_usage_day AS t (day, user_id, action_type, calls, failures, tokens, cost_cents, below_range, above_range, first_at, last_at)
+      SELECT day, user_id, action_type, sum(sign), COALESCE(sum(sign) FILTER (WHERE NOT success), 0), sum(sign * tokens_used), sum(sign * cost_cents),
+             COALESCE(sum(sign) FILTER (WHERE below), 0), COALESCE(sum(sign) FILTER (WHERE above), 0),
+             min(created_at) FILTER (WHERE sign > 0), max(created_at) FILTER (WHERE sign > 0)
       FROM priced GROUP BY day, user_id, action_type
-      ${upsert(sql`(day, user_id, action_type)`, addUserMeasures)}
+      ${upsert(sql`(day, user_id, action_type)`, addUserTypeMeasures)}
     ),
     utot AS (
       INSERT INTO tokenboard.user_usage_day_total AS t (day, user_id, calls, failures, tokens, cost_cents)

@@ -6,6 +6,7 @@ import * as m0004 from "./0004_outlier_flags";
 import * as m0005 from "./0005_rollups";
 import * as m0007 from "./0007_ledger_ops";
 import * as m0008 from "./0008_user_day_totals";
+import * as m0009 from "./0009_user_day_report_measures";
 
 /** Migrations in order. Static imports so that the server bundle, tsx and vitest all see the same list. */
 export const migrations: Record<string, Migration> = {
@@ -16,4 +17,5 @@ export const migrations: Record<string, Migration> = {
   "0005_rollups": m0005,
   "0007_ledger_ops": m0007,
   "0008_user_day_totals": m0008,
+  "0009_user_day_report_measures": m0009,
 };

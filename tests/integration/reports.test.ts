@@ -2,6 +2,7 @@ import { parse } from "csv-parse/sync";
 import { sql } from "kysely";
 import fc from "fast-check";
 import { DateTime } from "luxon";
+import { runRollup } from "../../app/models/rollup.server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NewTokenUsage } from "../../db/types";
 import { neutralizeCell } from "../../app/domain/csv";
@@ -110,6 +111,13 @@ describe("monthly totals", () => {
     const details = csv.records.slice(0, -1);
     expect(details.reduce((s, r) => s + Number(r.tokens_used), 0)).toBe(sums.tokens);
     expect(details.reduce((s, r) => s + Number(r.calls), 0)).toBe(sums.calls);
+    // The same month once the rows have moved from the queue into the rollups: the identical file.
+    await runRollup(t.db);
+    const queued = await sql<{ n: number }>`SELECT count(*)::int AS n FROM tokenboard.usage_rollup_queue`.execute(t.db);
+    expect(queued.rows[0]?.n).toBe(0);
+    const rolledUp = await csvRecords(exportLoader, month, tz);
+    expect(rolledUp.text).toBe(csv.text);
+    expect((await pageData(month, tz)).total).toEqual(page.total);
   });
 
   it.each(ZONE_MONTHS)("a row at 23:59:59.999 local on the last day belongs to the month and one at 00:00 local of the 1st to the next (%s, %s)", async (tz, month) => {
