@@ -25,10 +25,11 @@ export async function loadDemoDataOnce(db: Kysely<Database>, databaseUrl: string
     seed: 42,
     now: new Date(),
     onProgress: (done, total) => {
-      const percent = Math.floor((done / total) * 10) * 10;
-      if (percent !== lastPercent) {
-        lastPercent = percent;
-        log(`  demo data ${percent}% (${done.toLocaleString("en-US")} / ${total.toLocaleString("en-US")} rows)`);
+      // One line per tenth of the work, with the share actually done.
+      const tenth = Math.floor((done / total) * 10);
+      if (tenth !== lastPercent) {
+        lastPercent = tenth;
+        log(`  demo data ${Math.round((done / total) * 100)}% (${done.toLocaleString("en-US")} / ${total.toLocaleString("en-US")} rows)`);
       }
     },
   });
