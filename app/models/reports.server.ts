@@ -130,11 +130,23 @@ function aggregateSql(scope: Scope, sets: GroupColumn[][]): string {
       COALESCE(sum(m.failures), 0)::bigint AS failures,
       COALESCE(sum(m.below_range), 0)::bigint AS below_range,
       COALESCE(sum(m.above_range), 0)::bigint AS above_range,
-      count(DISTINCT m.user_id)::bigint AS users,
+      ${usersSql(used)} AS users,
       min(m.first_at) AS first_at,
       max(m.last_at) AS last_at
-    FROM (${userTypeMonthSql(scope)}) m
+    FROM (SELECT *, row_number() OVER (PARTITION BY user_id ORDER BY action_type) = 1 AS first_of_user FROM (${userTypeMonthSql(scope)}) ut) m
     GROUP BY GROUPING SETS (${setsSql})`;
+}
+
+/**
+ * Distinct users without count(DISTINCT), which would force a sort per grouping set: the rows
+ * are unique per (user, action type), so a set with user_id has 1 user, a set with only
+ * action_type has one user per row, and the total counts each user's first row.
+ */
+function usersSql(used: Set<GroupColumn>): string {
+  const byUser = used.has("user_id") ? "WHEN GROUPING(m.user_id) = 0 THEN 1 " : "";
+  const byType = used.has("action_type") ? "WHEN GROUPING(m.action_type) = 0 THEN count(*) " : "";
+  const total = "count(*) FILTER (WHERE m.first_of_user)";
+  return byUser || byType ? `(CASE ${byUser}${byType}ELSE ${total} END)::bigint` : `${total}::bigint`;
 }
 
 export interface CsvColumn {
