@@ -7,6 +7,7 @@ import * as m0005 from "./0005_rollups";
 import * as m0007 from "./0007_ledger_ops";
 import * as m0008 from "./0008_user_day_totals";
 import * as m0009 from "./0009_user_day_report_measures";
+import * as m0010 from "./0010_user_day_total_covering_index";
 
 /** Migrations in order. Static imports so that the server bundle, tsx and vitest all see the same list. */
 export const migrations: Record<string, Migration> = {
@@ -18,4 +19,5 @@ export const migrations: Record<string, Migration> = {
   "0007_ledger_ops": m0007,
   "0008_user_day_totals": m0008,
   "0009_user_day_report_measures": m0009,
+  "0010_user_day_total_covering_index": m0010,
 };
