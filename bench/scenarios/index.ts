@@ -10,6 +10,7 @@ import { outliersScenario } from "./outliers";
 import { ingestScenario } from "./ingest";
 import { ledgerScenario } from "./ledger";
 import { exportScenario } from "./export";
+import { loadScenario } from "./load";
 
 export const SCENARIOS: BenchScenario[] = [
   overviewScenario,
@@ -18,4 +19,5 @@ export const SCENARIOS: BenchScenario[] = [
   ingestScenario,
   ledgerScenario,
   exportScenario,
+  loadScenario,
 ];

@@ -34,7 +34,7 @@ const CSV_LINES = 100_000;
 const EVENT_PREFIX = "bench-ingest-";
 const aiTypes = ACTION_TYPES.filter((t) => t.category === "ai");
 
-function benchEvent(i: number): TokenUsageEvent {
+export function benchEvent(i: number, prefix = EVENT_PREFIX): TokenUsageEvent {
   const type = aiTypes[i % aiTypes.length]!;
   const range = type.expectedRange ?? { min: 100, max: 1000 };
   return {
@@ -47,12 +47,12 @@ function benchEvent(i: number): TokenUsageEvent {
     route: type.routes[0] ?? null,
     created_at: new Date(Date.now() - (i % 86_400) * 1000).toISOString(),
     metadata: { bench: true, i },
-    event_id: `${EVENT_PREFIX}${randomUUID()}`,
+    event_id: `${prefix}${randomUUID()}`,
   };
 }
 
 /** The route module behind a minimal node:http server, as Remix's adapter would call it. */
-async function serveIngestRoute(): Promise<{ url: string; close: () => Promise<void> }> {
+export async function serveIngestRoute(): Promise<{ url: string; close: () => Promise<void> }> {
   const server = http.createServer(async (req, res) => {
     const request = new Request(`http://127.0.0.1${req.url}`, {
       method: req.method,
