@@ -185,7 +185,7 @@ async function catchUpRollups(db: Kysely<Database>, log: (line: string) => void)
   const rollups = await import("../app/models/rollup.server").catch(() => null);
   if (!rollups || typeof rollups.rollupJob !== "function") return;
   const outcome = await rollups.rollupJob(db);
-  if (outcome) log(`  rollups: ${outcome}`);
+  if (outcome.summary) log(`  rollups: ${outcome.summary}`);
 }
 
 /** The data set's end, for scenarios that look at "the last N days". */

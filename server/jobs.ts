@@ -9,10 +9,16 @@ import { expireDueGrants } from "../app/models/ledger.server";
 import { rollupJob } from "../app/models/rollup.server";
 import { detectOutliers, summarizeDetection } from "../app/models/outliers.server";
 
+/** What a run may report: a line for the log, and whether work is left (then it runs again at once). */
+export interface JobOutcome {
+  summary?: string;
+  backlog: boolean;
+}
+
 export interface Job {
   name: string;
   intervalMs: number;
-  run: (db: Kysely<Database>) => Promise<string | void>;
+  run: (db: Kysely<Database>) => Promise<string | void | JobOutcome>;
 }
 
 export interface JobRunner {
@@ -30,15 +36,19 @@ export const JOBS: Job[] = [
 
 export function startJobs(databaseUrl: string, log: (line: string) => void, jobs: Job[] = JOBS): JobRunner {
   const { db } = createDb(databaseUrl, 2);
-  const timers: NodeJS.Timeout[] = [];
+  // One pending timer per job: a run schedules the next one when it ends, so runs never overlap.
+  const timers = new Map<string, NodeJS.Timeout>();
   const running = new Set<Promise<unknown>>();
   let stopped = false;
   for (const job of jobs) {
     const tick = async () => {
       if (stopped) return;
       const started = Date.now();
+      let backlog = false;
       const work = job.run(db).then(
-        (summary) => {
+        (outcome) => {
+          const summary = typeof outcome === "object" ? outcome.summary : outcome;
+          backlog = typeof outcome === "object" && outcome.backlog;
           if (summary) log(`job ${job.name}: ${summary} (${Date.now() - started} ms)`);
         },
         (error: unknown) => log(`job ${job.name} failed: ${error instanceof Error ? error.message : String(error)}`),
@@ -46,14 +56,14 @@ export function startJobs(databaseUrl: string, log: (line: string) => void, jobs
       running.add(work);
       await work;
       running.delete(work);
-      if (!stopped) timers.push(setTimeout(tick, job.intervalMs));
+      if (!stopped) timers.set(job.name, setTimeout(tick, backlog ? 0 : job.intervalMs));
     };
-    timers.push(setTimeout(tick, 1_000));
+    timers.set(job.name, setTimeout(tick, 1_000));
   }
   return {
     stop: async () => {
       stopped = true;
-      for (const t of timers) clearTimeout(t);
+      for (const t of timers.values()) clearTimeout(t);
       await Promise.all(running);
       await db.destroy();
     },

@@ -129,6 +129,8 @@ export interface RollupRun {
   ms: number;
   /** Another rollup (a rebuild) held the lock; nothing was done. */
   skipped: boolean;
+  /** The queue was emptied (false when `maxMs` ran out first: there is a backlog). */
+  drained: boolean;
 }
 
 /** Consumes one batch of the queue in id order; 0 when empty, null when the lock is held elsewhere. */
@@ -153,13 +155,16 @@ export async function runRollup(db: Kysely<Database>, options: { batchSize?: num
   let batches = 0;
   for (;;) {
     const consumed = await consumeBatch(db, batchSize);
-    if (consumed === null) return { rows, batches, ms: Date.now() - started, skipped: batches === 0 };
+    if (consumed === null) return { rows, batches, ms: Date.now() - started, skipped: batches === 0, drained: false };
     if (consumed === 0) break;
     rows += consumed;
     batches += 1;
-    if (consumed < batchSize || (options.maxMs !== undefined && Date.now() - started > options.maxMs)) break;
+    if (consumed < batchSize) break;
+    if (options.maxMs !== undefined && Date.now() - started > options.maxMs) {
+      return { rows, batches, ms: Date.now() - started, skipped: false, drained: false };
+    }
   }
-  return { rows, batches, ms: Date.now() - started, skipped: false };
+  return { rows, batches, ms: Date.now() - started, skipped: false, drained: true };
 }
 
 /**
@@ -227,14 +232,18 @@ async function queueDwarfsTable(db: Kysely<Database>): Promise<boolean> {
   return queued > 1_000_000 && queued > rows / 2;
 }
 
-/** What the in-process job runs: the initial build when needed, else the incremental pass. */
-export async function rollupJob(db: Kysely<Database>): Promise<string | void> {
+/**
+ * What the in-process job runs: the initial build when needed, else the incremental pass. A
+ * pass that ran out of time reports a backlog, so the job runs again at once instead of
+ * waiting its interval while pages add an ever larger queue tail.
+ */
+export async function rollupJob(db: Kysely<Database>): Promise<{ summary?: string; backlog: boolean }> {
   if ((await needsInitialBuild(db)) || (await queueDwarfsTable(db))) {
     const built = await rebuildRollups(db);
-    return `initial build: ${built.rows} rows`;
+    return { summary: `initial build: ${built.rows} rows`, backlog: false };
   }
   const run = await runRollup(db, { maxMs: 4_000 });
-  if (run.rows) return `${run.rows} rows in ${run.batches} batch(es)`;
+  return { summary: run.rows ? `${run.rows} rows in ${run.batches} batch(es)` : undefined, backlog: !run.drained };
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 /**
  * Load: ingest at the highest rate two clients sustain for a bounded time (60 s by default,
  * BENCH_LOAD_SECONDS to change; loopback only) while the overview's loader queries are read in
- * a loop and the rollup job runs as in production (every 5 s). Reports events/s, loader p95
+ * a loop and the rollup job runs as in production (server/jobs.ts). Reports events/s, loader p95
  * during the load, and rows lost (accepted events missing from token_usage: must be 0).
  * Everything inserted is deleted at the end.
  */
@@ -16,6 +16,7 @@ import { createTokenboardClient } from "../../client/track-token-usage";
 import { formatMs, summarize } from "../measure";
 import type { BenchScenario } from "../types";
 import { benchEvent, serveIngestRoute } from "./ingest";
+import { JOBS, startJobs } from "../../server/jobs";
 
 const NAME = "load";
 const PREFIX = "bench-load-";
@@ -60,16 +61,13 @@ export const loadScenario: BenchScenario = {
         readLatencies.push(performance.now() - started);
       }
     };
-    const rollupJob = async () => {
-      while (performance.now() < deadline) {
-        await runRollup(ctx.db, { maxMs: 4_000 });
-        await new Promise((resolve) => setTimeout(resolve, 5_000));
-      }
-    };
+    // The production job runner and job, as `npm start` runs them.
+    const jobs = startJobs(ctx.url, () => undefined, JOBS.filter((job) => job.name === "usage-rollup"));
     const started = performance.now();
     try {
-      await Promise.all([...Array.from({ length: CLIENTS }, ingestClient), reader(), rollupJob()]);
+      await Promise.all([...Array.from({ length: CLIENTS }, ingestClient), reader()]);
     } finally {
+      await jobs.stop();
       await server.close();
       await closeDb();
     }
