@@ -1,8 +1,8 @@
 import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { data } from "@remix-run/node";
 import { Link, useLoaderData } from "@remix-run/react";
-import type { ReactNode } from "react";
 import { TokenDistribution } from "~/components/charts/token-distribution";
+import { MiniTable } from "~/components/ui/mini-table";
 import { Badge, Card, Kpi, PageHeader } from "~/components/ui/page";
 import { RangeControl } from "~/components/ui/range-control";
 import { actionTypesForRoute, formatExpectedRange, getActionType } from "~/domain/action-types";
@@ -53,19 +53,6 @@ export async function loader({ request, params: routeParams }: LoaderFunctionArg
     users,
     outliers,
   };
-}
-
-function MiniTable({ head, children, testId }: { head: string[]; children: ReactNode; testId?: string }) {
-  return (
-    <table className="w-full text-sm" data-testid={testId}>
-      <thead>
-        <tr className="text-left text-xs uppercase text-slate-500">
-          {head.map((h, i) => <th key={h} scope="col" className={`py-1 ${i ? "text-right" : ""}`}>{h}</th>)}
-        </tr>
-      </thead>
-      <tbody className="divide-y divide-slate-100">{children}</tbody>
-    </table>
-  );
 }
 
 export default function ActionType() {

@@ -1,9 +1,9 @@
-import type { ReactNode } from "react";
 import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { data } from "@remix-run/node";
 import { Form, Link, useLoaderData, useNavigation } from "@remix-run/react";
 import { StackedSeries } from "~/components/charts/stacked-series";
 import { GeneralErrorBoundary } from "~/components/error-boundary";
+import { MiniTable } from "~/components/ui/mini-table";
 import { Badge, Card, EmptyState, Kpi, PageHeader } from "~/components/ui/page";
 import { formatInt, formatPercent, formatUsdFromCents } from "~/domain/format";
 import { pivotByDay } from "~/domain/series";
@@ -176,76 +176,45 @@ export default function Reports() {
 
       <div className="mt-4 grid gap-4 lg:grid-cols-4">
         <Card title={`Top ${r.topUsers.length || ""} users by tokens`} className="lg:col-span-2">
-          <SummaryTable
-            testId="report-top-users"
-            headers={["User", "Calls", "Tokens", "Cost"]}
-            empty="No users were active this month."
-            rows={r.topUsers.map((u) => ({
-              key: u.user_id ?? "",
-              label: (
-                <Link to={`/users/${u.user_id}`} className="text-indigo-700 hover:underline" title={u.user_id ?? ""}>{u.email ?? u.display_name ?? u.user_id}</Link>
-              ),
-              values: [formatInt(u.calls), formatInt(u.tokens_used), formatUsdFromCents(u.cost_cents)],
-            }))}
-          />
+          <MiniTable testId="report-top-users" head={["User", "Calls", "Tokens", "Cost"]} empty="No users were active this month.">
+            {r.topUsers.map((u) => (
+              <tr key={u.user_id}>
+                <td className="max-w-[14rem] truncate py-1">
+                  <Link to={`/users/${u.user_id}`} className="text-indigo-700 hover:underline" title={u.user_id ?? ""}>{u.email ?? u.display_name ?? u.user_id}</Link>
+                </td>
+                <td className={num}>{formatInt(u.calls)}</td>
+                <td className={num}>{formatInt(u.tokens_used)}</td>
+                <td className={num}>{formatUsdFromCents(u.cost_cents)}</td>
+              </tr>
+            ))}
+          </MiniTable>
         </Card>
         <Card title="Grants and deductions (ledger)">
-          <SummaryTable
-            testId="report-ledger"
-            headers={["Kind", "Entries", "Tokens"]}
-            empty="No ledger entries in this month."
-            rows={r.ledger.map((l) => ({
-              key: l.kind,
-              label: <span className="capitalize">{l.kind}</span>,
-              values: [
-                formatInt(l.entries),
-                <span key="amount" className={l.amount < 0 ? "text-rose-700" : ""}>{l.amount > 0 ? "+" : ""}{formatInt(l.amount)}</span>,
-              ],
-            }))}
-          />
+          <MiniTable testId="report-ledger" head={["Kind", "Entries", "Tokens"]} empty="No ledger entries in this month.">
+            {r.ledger.map((l) => (
+              <tr key={l.kind}>
+                <td className="py-1 capitalize">{l.kind}</td>
+                <td className={num}>{formatInt(l.entries)}</td>
+                <td className={`${num} ${l.amount < 0 ? "text-rose-700" : ""}`}>{l.amount > 0 ? "+" : ""}{formatInt(l.amount)}</td>
+              </tr>
+            ))}
+          </MiniTable>
         </Card>
         <Card title="Outlier flags">
-          <SummaryTable
-            testId="report-outliers"
-            headers={["Rule", "Flags", "Open"]}
-            empty="No outliers were flagged in this month."
-            rows={r.outliers.map((o) => ({
-              key: o.rule,
-              label: <Link to={`/outliers?rule=${encodeURIComponent(o.rule)}`} className="text-indigo-700 hover:underline">{o.rule}</Link>,
-              values: [formatInt(o.flags), formatInt(o.open)],
-            }))}
-          />
+          <MiniTable testId="report-outliers" head={["Rule", "Flags", "Open"]} empty="No outliers were flagged in this month.">
+            {r.outliers.map((o) => (
+              <tr key={o.rule}>
+                <td className="py-1">
+                  <Link to={`/outliers?rule=${encodeURIComponent(o.rule)}`} className="text-indigo-700 hover:underline">{o.rule}</Link>
+                </td>
+                <td className={num}>{formatInt(o.flags)}</td>
+                <td className={num}>{formatInt(o.open)}</td>
+              </tr>
+            ))}
+          </MiniTable>
         </Card>
       </div>
     </>
-  );
-}
-
-/** A small table: a label column, then right-aligned numbers. */
-function SummaryTable({ headers, rows, empty, testId }: { headers: string[]; rows: { key: string; label: ReactNode; values: ReactNode[] }[]; empty: string; testId: string }) {
-  if (!rows.length) return <p className="text-sm text-slate-500">{empty}</p>;
-  const [first, ...rest] = headers;
-  return (
-    <table className="w-full text-sm" data-testid={testId}>
-      <thead>
-        <tr className="text-left text-xs uppercase text-slate-500">
-          <th className="py-1">{first}</th>
-          {rest.map((h) => (
-            <th key={h} className={head}>{h}</th>
-          ))}
-        </tr>
-      </thead>
-      <tbody className="divide-y divide-slate-100">
-        {rows.map((row) => (
-          <tr key={row.key}>
-            <td className="max-w-[14rem] truncate py-1">{row.label}</td>
-            {row.values.map((v, i) => (
-              <td key={i} className={num}>{v}</td>
-            ))}
-          </tr>
-        ))}
-      </tbody>
-    </table>
   );
 }
 
