@@ -3,6 +3,7 @@ import { data } from "@remix-run/node";
 import { Form, Link, useLoaderData, useNavigation } from "@remix-run/react";
 import { z } from "zod";
 import { OutlierList } from "~/components/outliers/outlier-list";
+import { MiniTable } from "~/components/ui/mini-table";
 import { Card, PageHeader } from "~/components/ui/page";
 import { RangeControl } from "~/components/ui/range-control";
 import { ACTION_TYPE_NAMES } from "~/domain/action-types";
@@ -150,27 +151,17 @@ export default function Outliers() {
       />
       <div className="grid gap-4">
         <Card title="Flags per rule" className="max-w-xl">
-          <table className="w-full text-sm" data-testid="outlier-counts">
-            <caption className="sr-only">Flags per rule in this range</caption>
-            <thead>
-              <tr className="text-left text-xs uppercase text-slate-500">
-                <th scope="col" className="py-1">Rule</th>
-                <th scope="col" className="py-1 text-right">Open</th>
-                <th scope="col" className="py-1 text-right">Ack.</th>
+          <MiniTable testId="outlier-counts" caption="Flags per rule in this range" head={["Rule", "Open", "Ack."]}>
+            {counts.map((c) => (
+              <tr key={c.rule} className={filter.rule === c.rule ? "bg-indigo-50" : undefined}>
+                <td className="py-1">
+                  <Link to={ruleHref(c.rule)} className="text-indigo-700 hover:underline">{c.label}</Link>
+                </td>
+                <td className="py-1 text-right tabular-nums">{formatInt(c.open)}</td>
+                <td className="py-1 text-right tabular-nums text-slate-500">{formatInt(c.acknowledged)}</td>
               </tr>
-            </thead>
-            <tbody className="divide-y divide-slate-100">
-              {counts.map((c) => (
-                <tr key={c.rule} className={filter.rule === c.rule ? "bg-indigo-50" : undefined}>
-                  <td className="py-1">
-                    <Link to={ruleHref(c.rule)} className="text-indigo-700 hover:underline">{c.label}</Link>
-                  </td>
-                  <td className="py-1 text-right tabular-nums">{formatInt(c.open)}</td>
-                  <td className="py-1 text-right tabular-nums text-slate-500">{formatInt(c.acknowledged)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            ))}
+          </MiniTable>
           <p className="mt-3 text-xs text-slate-500">Days of the daily rules are UTC days. Thresholds and reasons: docs/outliers.md.</p>
         </Card>
         <Card title={`Flags${filter.rule ? ` · ${RULE_LABELS[filter.rule as keyof typeof RULE_LABELS]}` : ""}`}>
