@@ -208,10 +208,6 @@ export function actionTypesForRoute(route: string): ActionType[] {
   return registry.filter((t) => (t.routes as readonly string[]).includes(route)).map((t) => t.name);
 }
 
-export function allRegisteredRoutes(): string[] {
-  return [...new Set(registry.flatMap((t) => [...t.routes]))].sort();
-}
-
 /** Where a token amount lies against a type's expected range. */
 export function classifyAgainstRange(
   range: ExpectedRange | null,

@@ -40,8 +40,3 @@ export function getEnv(): Env {
   cached = parsed.data;
   return cached;
 }
-
-/** Tests change the environment between cases. */
-export function resetEnvForTests(): void {
-  cached = undefined;
-}

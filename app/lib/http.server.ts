@@ -1,13 +1,3 @@
-import { data } from "@remix-run/node";
-
-/**
- * Turns a broken precondition into an HTTP answer (Epic Stack's invariantResponse).
- * The message is shown to the user, so it says what to do, never how the code failed.
- */
-export function invariantResponse(condition: unknown, message: string, init: { status: number } = { status: 400 }): asserts condition {
-  if (!condition) throw data({ message }, init);
-}
-
 export function jsonError(status: number, message: string, extra: Record<string, unknown> = {}, headers: HeadersInit = {}): Response {
   return Response.json({ error: message, ...extra }, { status, headers });
 }

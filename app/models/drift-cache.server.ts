@@ -33,7 +33,3 @@ export async function getDriftReport(): Promise<DriftReport | null> {
   }
   return cached.report;
 }
-
-export function invalidateDriftReport(): void {
-  globalThis.__tokenboardDrift = undefined;
-}

@@ -52,6 +52,3 @@ export async function createTestDatabase(options: { empty?: boolean; setAppUrl?:
     },
   };
 }
-
-/** The server's URL for another database name, e.g. to run the migrator on an empty DB. */
-export { urlFor };
