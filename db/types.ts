@@ -258,6 +258,19 @@ export interface UserUsageDayTotalTable {
   cost_cents: Numeric;
 }
 
+/** user_usage_day summed per UTC month (first day of the month), migration 0012. */
+export interface UserUsageMonthTable extends Omit<UserUsageDayTable, "day"> {
+  month: string;
+  below_range: number;
+  above_range: number;
+  first_at: Date | null;
+  last_at: Date | null;
+}
+
+export interface UserUsageMonthTotalTable extends Omit<UserUsageDayTotalTable, "day"> {
+  month: string;
+}
+
 /**
  * Every table tokenboard reads or writes. Seed-app tables live in `public`, tokenboard's in
  * `tokenboard`; the connection's search_path makes both reachable unqualified.
@@ -284,6 +297,8 @@ export interface Database {
   usage_hist_day: UsageHistDayTable;
   user_usage_day: UserUsageDayTable;
   user_usage_day_total: UserUsageDayTotalTable;
+  user_usage_month: UserUsageMonthTable;
+  user_usage_month_total: UserUsageMonthTotalTable;
 }
 
 export type TokenUsageRow = Selectable<TokenUsageTable>;

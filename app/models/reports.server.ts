@@ -61,16 +61,20 @@ const EXPECTED_RANGES_SQL = `(VALUES ${ACTION_TYPES.filter((t) => t.expectedRang
 type GroupColumn = "user_id" | "action_type";
 
 /**
- * The month's instants split for the rollups: whole UTC days [d0, d1) come from
- * user_usage_day (plus the rollup queue's tail of those days), the partial days at either end
- * from raw rows. A month in any zone is at least 27 whole UTC days, so raw rows are at most
- * two partial days. When there is no whole day, d1 = d0 and the two edges cover the range.
+ * The month's instants split for the rollups: whole UTC days [d0, d1) come from the rollups
+ * (plus the rollup queue's tail of those days), the partial days at either end from raw rows.
+ * A month in any zone is at least 27 whole UTC days, so raw rows are at most two partial days.
+ * When there is no whole day, d1 = d0 and the two edges cover the range. The whole days lie
+ * in one UTC month m (offsets are under a day): `use_month` then reads that month's row of
+ * user_usage_month minus the day rows of m outside [d0, d1), at most two days.
  */
 function boundsSql(scope: Scope): string {
-  return `(SELECT s, e, d0, d1, d0::timestamp AT TIME ZONE 'UTC' AS d0i, d1::timestamp AT TIME ZONE 'UTC' AS d1i
-     FROM (SELECT s, e, d0, GREATEST((e AT TIME ZONE 'UTC')::date, d0) AS d1
-           FROM (SELECT s, e, ((s AT TIME ZONE 'UTC') + interval '1 day' - interval '1 microsecond')::date AS d0
-                 FROM (SELECT ${startOf(scope)} AS s, ${endOf(scope)} AS e) given) ceil) floor) b`;
+  return `(SELECT s, e, d0, d1, d0::timestamp AT TIME ZONE 'UTC' AS d0i, d1::timestamp AT TIME ZONE 'UTC' AS d1i,
+            m, (m + interval '1 month')::date AS m1, d0 < d1 AND d1 <= (m + interval '1 month')::date AS use_month
+     FROM (SELECT s, e, d0, d1, date_trunc('month', d0)::date AS m
+       FROM (SELECT s, e, d0, GREATEST((e AT TIME ZONE 'UTC')::date, d0) AS d1
+             FROM (SELECT s, e, ((s AT TIME ZONE 'UTC') + interval '1 day' - interval '1 microsecond')::date AS d0
+                   FROM (SELECT ${startOf(scope)} AS s, ${endOf(scope)} AS e) given) ceil) floor) month) b`;
 }
 
 /** One row's measures, for a raw row or a queued row (`sign` -1 for a deleted row). */
@@ -92,9 +96,23 @@ function userTypeMonthSql(scope: Scope): string {
   return `SELECT x.user_id, x.action_type, sum(x.calls) AS calls, sum(x.tokens) AS tokens_used, round(sum(x.cost_cents), 4) AS cost_cents,
       sum(x.failures) AS failures, sum(x.below) AS below_range, sum(x.above) AS above_range, min(x.first_at) AS first_at, max(x.last_at) AS last_at
     FROM (
+      SELECT m.user_id, m.action_type, m.calls, m.tokens, m.cost_cents, m.failures, m.below_range AS below, m.above_range AS above,
+        CASE WHEN m.first_at >= b.d0i AND m.first_at < b.d1i THEN m.first_at ELSE (
+          SELECT d.first_at FROM tokenboard.user_usage_day d WHERE d.user_id = m.user_id AND d.action_type = m.action_type
+            AND d.day >= b.d0 AND d.day < b.d1 AND d.first_at IS NOT NULL ORDER BY d.day LIMIT 1) END AS first_at,
+        CASE WHEN m.last_at >= b.d0i AND m.last_at < b.d1i THEN m.last_at ELSE (
+          SELECT d.last_at FROM tokenboard.user_usage_day d WHERE d.user_id = m.user_id AND d.action_type = m.action_type
+            AND d.day >= b.d0 AND d.day < b.d1 AND d.last_at IS NOT NULL ORDER BY d.day DESC LIMIT 1) END AS last_at
+      FROM tokenboard.user_usage_month m, ${boundsSql(scope)}
+      WHERE b.use_month AND m.month = b.m
+      UNION ALL
+      SELECT d.user_id, d.action_type, -d.calls, -d.tokens, -d.cost_cents, -d.failures, -d.below_range, -d.above_range, NULL, NULL
+      FROM tokenboard.user_usage_day d, ${boundsSql(scope)}
+      WHERE b.use_month AND ((d.day >= b.m AND d.day < b.d0) OR (d.day >= b.d1 AND d.day < b.m1))
+      UNION ALL
       SELECT d.user_id, d.action_type, d.calls, d.tokens, d.cost_cents, d.failures, d.below_range AS below, d.above_range AS above, d.first_at, d.last_at
       FROM tokenboard.user_usage_day d, ${boundsSql(scope)}
-      WHERE d.day >= b.d0 AND d.day < b.d1
+      WHERE NOT b.use_month AND d.day >= b.d0 AND d.day < b.d1
       UNION ALL
       SELECT ${rowMeasures("u.sign")}
       FROM tokenboard.usage_rollup_queue u ${joins}, ${boundsSql(scope)}

@@ -104,19 +104,34 @@ function rollupStatement(source: RawBuilder<unknown>, options: { fresh?: boolean
       SELECT (bucket AT TIME ZONE 'UTC')::date, action_type, bin, sum(calls) FROM fine GROUP BY 1, action_type, bin
       ${upsert(sql`(day, action_type, bin)`, sql`calls = t.calls + excluded.calls`)}
     ),
+    ud AS MATERIALIZED (
+      SELECT day, user_id, action_type, sum(sign)::bigint AS calls, COALESCE(sum(sign) FILTER (WHERE NOT success), 0)::bigint AS failures,
+             sum(sign * tokens_used)::bigint AS tokens, sum(sign * cost_cents) AS cost_cents,
+             COALESCE(sum(sign) FILTER (WHERE below), 0)::bigint AS below_range, COALESCE(sum(sign) FILTER (WHERE above), 0)::bigint AS above_range,
+             min(created_at) FILTER (WHERE sign > 0) AS first_at, max(created_at) FILTER (WHERE sign > 0) AS last_at
+      FROM priced GROUP BY day, user_id, action_type
+    ),
     uday AS (
       INSERT INTO tokenboard.user_usage_day AS t (day, user_id, action_type, calls, failures, tokens, cost_cents, below_range, above_range, first_at, last_at)
-      SELECT day, user_id, action_type, sum(sign), COALESCE(sum(sign) FILTER (WHERE NOT success), 0), sum(sign * tokens_used), sum(sign * cost_cents),
-             COALESCE(sum(sign) FILTER (WHERE below), 0), COALESCE(sum(sign) FILTER (WHERE above), 0),
-             min(created_at) FILTER (WHERE sign > 0), max(created_at) FILTER (WHERE sign > 0)
-      FROM priced GROUP BY day, user_id, action_type
+      SELECT day, user_id, action_type, calls, failures, tokens, cost_cents, below_range, above_range, first_at, last_at FROM ud
       ${upsert(sql`(day, user_id, action_type)`, addUserTypeMeasures)}
     ),
     utot AS (
       INSERT INTO tokenboard.user_usage_day_total AS t (day, user_id, calls, failures, tokens, cost_cents)
-      SELECT day, user_id, sum(sign), COALESCE(sum(sign) FILTER (WHERE NOT success), 0), sum(sign * tokens_used), sum(sign * cost_cents)
-      FROM priced GROUP BY day, user_id
+      SELECT day, user_id, sum(calls), sum(failures), sum(tokens), sum(cost_cents) FROM ud GROUP BY day, user_id
       ${upsert(sql`(day, user_id)`, addUserMeasures)}
+    ),
+    umon AS (
+      INSERT INTO tokenboard.user_usage_month AS t (month, user_id, action_type, calls, failures, tokens, cost_cents, below_range, above_range, first_at, last_at)
+      SELECT date_trunc('month', day)::date, user_id, action_type, sum(calls), sum(failures), sum(tokens), sum(cost_cents),
+             sum(below_range), sum(above_range), min(first_at), max(last_at)
+      FROM ud GROUP BY 1, user_id, action_type
+      ${upsert(sql`(month, user_id, action_type)`, addUserTypeMeasures)}
+    ),
+    umtot AS (
+      INSERT INTO tokenboard.user_usage_month_total AS t (month, user_id, calls, failures, tokens, cost_cents)
+      SELECT date_trunc('month', day)::date, user_id, sum(calls), sum(failures), sum(tokens), sum(cost_cents) FROM ud GROUP BY 1, user_id
+      ${upsert(sql`(month, user_id)`, addUserMeasures)}
     )
     SELECT count(*)::bigint AS rows FROM src`;
 }
@@ -179,7 +194,7 @@ export async function rebuildRollups(db: Kysely<Database>): Promise<{ rows: numb
     await sql`SELECT pg_advisory_lock(${ROLLUP_LOCK})`.execute(conn);
     try {
       const rows = await conn.transaction().setIsolationLevel("repeatable read").execute(async (trx) => {
-        for (const table of ["usage_rollup_15m", "usage_rollup_day", "usage_hist_15m", "usage_hist_day", "user_usage_day", "user_usage_day_total", "usage_rollup_queue"]) {
+        for (const table of ["usage_rollup_15m", "usage_rollup_day", "usage_hist_15m", "usage_hist_day", "user_usage_day", "user_usage_day_total", "user_usage_month", "user_usage_month_total", "usage_rollup_queue"]) {
           await sql`DELETE FROM ${sql.table(`tokenboard.${table}`)}`.execute(trx);
         }
         const source = sql`SELECT 1::smallint AS sign, created_at, user_id, action_type, route, model_used, success, tokens_used, input_tokens, output_tokens, calculated_cost_cents, audio_seconds FROM public.token_usage`;
@@ -327,12 +342,43 @@ export function histogramFacts(range: InstantRange): RawBuilder<unknown> {
     FROM (${pricedSql(sql`SELECT ${QUEUE_COLUMNS} FROM tokenboard.usage_rollup_queue WHERE created_at >= ${range.start} AND created_at < ${range.end}`)}) tail`;
 }
 
+/** A piece of a whole-day range read from the per-user rollups: a month's row, or day rows added or subtracted. */
+export type DayCoverPiece = { month: string } | { from: string; to: string; sign: 1 | -1 };
+
 /**
- * Per user for the range: whole UTC days from the per-user day rollups (plus the queue tail
- * of those days); the partial days at the edges from raw rows, which are exact and few.
- * `byType` keeps action_type (user_usage_day); without it the smaller user_usage_day_total
- * is read. `actionType` restricts to one type. Columns: user_id, [action_type,] calls,
- * failures, tokens, cost_cents.
+ * How to read whole UTC days [from, to) per user with the fewest rollup rows: a month the
+ * range covers whole is its month row; a month it covers mostly is the month row minus the
+ * days it leaves out (the measures userFacts reads are sums, so subtracting is exact); a
+ * month it touches little is its day rows.
+ */
+export function coverDays(from: string, to: string): DayCoverPiece[] {
+  const end = DateTime.fromISO(to, { zone: "UTC" });
+  const pieces: DayCoverPiece[] = [];
+  for (let month = DateTime.fromISO(from, { zone: "UTC" }).startOf("month"); month < end; month = month.plus({ months: 1 })) {
+    const next = month.plus({ months: 1 });
+    const a = DateTime.max(month, DateTime.fromISO(from, { zone: "UTC" }));
+    const b = DateTime.min(next, end);
+    const covered = b.diff(a, "days").days;
+    const left = next.diff(month, "days").days - covered;
+    const iso = (d: DateTime) => d.toISODate() as string;
+    if (left + 1 < covered) {
+      pieces.push({ month: iso(month) });
+      if (a > month) pieces.push({ from: iso(month), to: iso(a), sign: -1 });
+      if (b < next) pieces.push({ from: iso(b), to: iso(next), sign: -1 });
+    } else {
+      pieces.push({ from: iso(a), to: iso(b), sign: 1 });
+    }
+  }
+  return pieces;
+}
+
+/**
+ * Per user for the range: whole UTC days from the per-user month and day rollups (coverDays)
+ * plus the queue tail of those days; the partial days at the edges from raw rows, which are
+ * exact and few. `byType` keeps action_type (user_usage_day/_month); without it the smaller
+ * *_total tables are read. `actionType` restricts to one type. Columns: user_id,
+ * [action_type,] calls, failures, tokens, cost_cents. A user can appear with 0 calls (a
+ * month row minus its days): readers sum and keep users with sum(calls) > 0.
  */
 export function userFacts(range: InstantRange, options: { byType?: boolean; actionType?: string } = {}): RawBuilder<unknown> {
   const split = splitRange(range);
@@ -344,10 +390,17 @@ export function userFacts(range: InstantRange, options: { byType?: boolean; acti
     FROM public.token_usage u LEFT JOIN ai_model_pricing p ON p.model_name = u.model_used
     WHERE (${instantIn(sql`u.created_at`, split.edges)}) ${typeWhere(sql`u.action_type`)}`;
   if (!split.days) return raw;
-  const table = byType ? sql`tokenboard.user_usage_day` : sql`tokenboard.user_usage_day_total`;
+  const dayTable = byType ? sql`tokenboard.user_usage_day` : sql`tokenboard.user_usage_day_total`;
+  const monthTable = byType ? sql`tokenboard.user_usage_month` : sql`tokenboard.user_usage_month_total`;
+  const rollupRows = coverDays(split.days.from, split.days.to).map((piece) =>
+    "month" in piece
+      ? sql`SELECT user_id, ${typeColumn}calls, failures, tokens, cost_cents FROM ${monthTable} WHERE month = ${piece.month}::date ${typeWhere(sql`action_type`)}`
+      : piece.sign > 0
+        ? sql`SELECT user_id, ${typeColumn}calls, failures, tokens, cost_cents FROM ${dayTable} WHERE day >= ${piece.from}::date AND day < ${piece.to}::date ${typeWhere(sql`action_type`)}`
+        : sql`SELECT user_id, ${typeColumn}-calls, -failures, -tokens, -cost_cents FROM ${dayTable} WHERE day >= ${piece.from}::date AND day < ${piece.to}::date ${typeWhere(sql`action_type`)}`,
+  );
   return sql`
-    SELECT user_id, ${typeColumn}calls, failures, tokens, cost_cents
-    FROM ${table} WHERE day >= ${split.days.from}::date AND day < ${split.days.to}::date ${typeWhere(sql`action_type`)}
+    ${sql.join(rollupRows, sql` UNION ALL `)}
     UNION ALL
     SELECT user_id, ${typeColumn}sign::bigint, CASE WHEN success THEN 0 ELSE sign END::bigint, (sign * tokens_used)::bigint, sign * cost_cents
     FROM (${pricedSql(sql`SELECT ${QUEUE_COLUMNS} FROM tokenboard.usage_rollup_queue WHERE created_at >= ${split.days.fromInstant} AND created_at < ${split.days.toInstant}`)}) tail

@@ -1,0 +1,146 @@
+import { sql } from "kysely";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { coverDays, rebuildRollups, runRollup, userFacts, type InstantRange } from "../../app/models/rollup.server";
+import { costCentsSql } from "../../app/models/cost.server";
+import { createTestDatabase, type TestDatabase } from "../support/test-db";
+import { insertUsage, randomUsageRows, seededRandom } from "../support/usage-rows";
+
+/**
+ * Month rollups (migration 0012): per-user reads over whole UTC days use a month's row minus
+ * the days it leaves out. Whatever the range, the per-user sums must equal raw SQL's.
+ */
+let t: TestDatabase;
+beforeAll(async () => {
+  t = await createTestDatabase();
+  await t.db.insertInto("ai_model_pricing").values([
+    { model_name: "gpt-4o", input_price_per_1m: 2.5, output_price_per_1m: 10 },
+    { model_name: "gpt-4o-mini", input_price_per_1m: 0.15, output_price_per_1m: 0.6 },
+  ]).execute();
+});
+afterAll(async () => t.drop());
+
+const FROM = new Date("2025-01-20T00:00:00Z");
+const TO = new Date("2025-04-12T00:00:00Z");
+const random = seededRandom(20250120);
+
+interface UserSums {
+  user_id: string;
+  action_type?: string;
+  calls: number;
+  failures: number;
+  tokens: number;
+  cost: number;
+}
+
+async function fromFacts(range: InstantRange, options: { byType?: boolean; actionType?: string } = {}): Promise<UserSums[]> {
+  const byType = options.byType || options.actionType !== undefined;
+  const r = await sql<UserSums>`
+    SELECT user_id, ${byType ? sql`action_type, ` : sql``}sum(calls)::bigint AS calls, sum(failures)::bigint AS failures,
+           sum(tokens)::bigint AS tokens, round(COALESCE(sum(cost_cents), 0), 4)::float8 AS cost
+    FROM (${userFacts(range, options)}) f
+    GROUP BY user_id${byType ? sql`, action_type` : sql``} HAVING sum(calls) > 0
+    ORDER BY 1${byType ? sql`, 2` : sql``}`.execute(t.db);
+  return r.rows;
+}
+
+async function fromRaw(range: InstantRange, options: { byType?: boolean; actionType?: string } = {}): Promise<UserSums[]> {
+  const byType = options.byType || options.actionType !== undefined;
+  const r = await sql<UserSums>`
+    SELECT u.user_id, ${byType ? sql`u.action_type, ` : sql``}count(*)::bigint AS calls, count(*) FILTER (WHERE NOT u.success)::bigint AS failures,
+           sum(u.tokens_used)::bigint AS tokens, round(COALESCE(sum(${costCentsSql}), 0), 4)::float8 AS cost
+    FROM token_usage u LEFT JOIN ai_model_pricing p ON p.model_name = u.model_used
+    WHERE u.created_at >= ${range.start} AND u.created_at < ${range.end}
+      ${options.actionType ? sql`AND u.action_type = ${options.actionType}` : sql``}
+    GROUP BY 1${byType ? sql`, 2` : sql``} ORDER BY 1${byType ? sql`, 2` : sql``}`.execute(t.db);
+  return r.rows;
+}
+
+const RANGES: [string, InstantRange][] = [
+  ["one whole month", { start: new Date("2025-02-01T00:00:00Z"), end: new Date("2025-03-01T00:00:00Z") }],
+  ["most of a month, partial days at both ends", { start: new Date("2025-03-02T18:30:00Z"), end: new Date("2025-03-30T05:45:00Z") }],
+  ["the last 30 days across a month boundary", { start: new Date("2025-02-27T00:00:00Z"), end: new Date("2025-03-29T00:00:00Z") }],
+  ["a few days inside a month", { start: new Date("2025-03-10T00:00:00Z"), end: new Date("2025-03-14T12:00:00Z") }],
+  ["three months with ragged edges", { start: new Date("2025-01-22T10:15:00Z"), end: new Date("2025-04-10T13:45:00Z") }],
+];
+
+describe("coverDays", () => {
+  it("reads a whole month as its row, most of a month as its row minus the missing days, and a little as days", () => {
+    expect(coverDays("2025-02-01", "2025-03-01")).toEqual([{ month: "2025-02-01" }]);
+    expect(coverDays("2025-03-03", "2025-03-30")).toEqual([
+      { month: "2025-03-01" },
+      { from: "2025-03-01", to: "2025-03-03", sign: -1 },
+      { from: "2025-03-30", to: "2025-04-01", sign: -1 },
+    ]);
+    expect(coverDays("2025-02-27", "2025-03-29")).toEqual([
+      { from: "2025-02-27", to: "2025-03-01", sign: 1 },
+      { month: "2025-03-01" },
+      { from: "2025-03-29", to: "2025-04-01", sign: -1 },
+    ]);
+    expect(coverDays("2025-03-10", "2025-03-14")).toEqual([{ from: "2025-03-10", to: "2025-03-14", sign: 1 }]);
+  });
+
+  it("covers every day of any range exactly once", () => {
+    const start = Date.UTC(2024, 10, 1);
+    for (let a = 0; a < 120; a += 7) {
+      for (let len = 1; len < 100; len += 9) {
+        const from = new Date(start + a * 86_400_000).toISOString().slice(0, 10);
+        const to = new Date(start + (a + len) * 86_400_000).toISOString().slice(0, 10);
+        const count = new Map<string, number>();
+        for (const piece of coverDays(from, to)) {
+          const [lo, hi, sign] = "month" in piece
+            ? [piece.month, new Date(Date.UTC(Number(piece.month.slice(0, 4)), Number(piece.month.slice(5, 7)), 1)).toISOString().slice(0, 10), 1]
+            : [piece.from, piece.to, piece.sign];
+          for (let d = new Date(`${lo}T00:00:00Z`); d.toISOString().slice(0, 10) < hi; d = new Date(d.getTime() + 86_400_000)) {
+            const day = d.toISOString().slice(0, 10);
+            count.set(day, (count.get(day) ?? 0) + sign);
+          }
+        }
+        const covered = [...count].filter(([, n]) => n !== 0);
+        expect(covered.every(([day, n]) => n === 1 && day >= from && day < to), `${from}..${to}`).toBe(true);
+        expect(covered.length).toBe(len);
+      }
+    }
+  });
+});
+
+describe("per-user facts from month rollups", () => {
+  beforeAll(async () => {
+    await insertUsage(t.db, randomUsageRows(random, 4_000, FROM, TO));
+    await runRollup(t.db, { batchSize: 900 });
+    // Deletes and updates after the rollup (sign -1 rows), late rows, and a queue tail left unconsumed.
+    await sql`DELETE FROM token_usage WHERE id IN (SELECT id FROM token_usage ORDER BY md5(id::text) LIMIT 150)`.execute(t.db);
+    await sql`UPDATE token_usage SET tokens_used = tokens_used + 7, success = NOT success WHERE id IN (SELECT id FROM token_usage ORDER BY md5(id::text || 'u') LIMIT 100)`.execute(t.db);
+    await insertUsage(t.db, randomUsageRows(random, 300, new Date("2025-02-03T00:00:00Z"), new Date("2025-02-05T00:00:00Z")));
+    await runRollup(t.db);
+    await insertUsage(t.db, randomUsageRows(random, 400, FROM, TO));
+  });
+
+  it.each(RANGES)("equal raw per-user sums for %s, with and without types", async (_name, range) => {
+    expect(await fromFacts(range)).toEqual(await fromRaw(range));
+    expect(await fromFacts(range, { byType: true })).toEqual(await fromRaw(range, { byType: true }));
+    expect(await fromFacts(range, { actionType: "chat_conversation" })).toEqual(await fromRaw(range, { actionType: "chat_conversation" }));
+  });
+
+  it("month rows are the sums of their day rows, and a rebuild gives the same month rows", async () => {
+    await runRollup(t.db);
+    const monthDiff = async () => {
+      const r = await sql<{ n: number }>`
+        SELECT (SELECT count(*) FROM (
+                  SELECT date_trunc('month', day)::date AS month, user_id, action_type, sum(calls) AS calls, sum(tokens) AS tokens, sum(cost_cents) AS cost, sum(below_range) AS below
+                  FROM tokenboard.user_usage_day GROUP BY 1, 2, 3
+                  EXCEPT SELECT month, user_id, action_type, calls, tokens, cost_cents, below_range FROM tokenboard.user_usage_month) a)
+             + (SELECT count(*) FROM (
+                  SELECT date_trunc('month', day)::date AS month, user_id, sum(calls) AS calls, sum(tokens) AS tokens, sum(cost_cents) AS cost
+                  FROM tokenboard.user_usage_day_total GROUP BY 1, 2
+                  EXCEPT SELECT month, user_id, calls, tokens, cost_cents FROM tokenboard.user_usage_month_total) b) AS n`.execute(t.db);
+      return r.rows[0]?.n;
+    };
+    expect(await monthDiff()).toBe(0);
+    const before = await sql`SELECT month, user_id, action_type, calls, tokens FROM tokenboard.user_usage_month WHERE calls <> 0 ORDER BY 1, 2, 3`.execute(t.db);
+    await rebuildRollups(t.db);
+    expect(await monthDiff()).toBe(0);
+    const after = await sql`SELECT month, user_id, action_type, calls, tokens FROM tokenboard.user_usage_month ORDER BY 1, 2, 3`.execute(t.db);
+    expect(after.rows).toEqual(before.rows);
+    expect(after.rows.length).toBeGreaterThan(0);
+  });
+});
