@@ -10,6 +10,9 @@ import { ACTION_TYPES } from "~/domain/action-types";
 import { BINS_PER_OCTAVE } from "~/domain/token-histogram";
 import { costCentsSql } from "./cost.server";
 
+/** Every table the rollup statement writes. */
+const ROLLUP_TABLES = ["usage_rollup_15m", "usage_rollup_day", "usage_hist_15m", "usage_hist_day", "user_usage_day", "user_usage_day_total", "user_usage_month", "user_usage_month_total"];
+
 /** Held by whoever writes rollups, so a rebuild and the job never interleave. */
 const ROLLUP_LOCK = 7_311_001;
 export const DEFAULT_BATCH = 50_000;
@@ -194,13 +197,16 @@ export async function rebuildRollups(db: Kysely<Database>): Promise<{ rows: numb
     await sql`SELECT pg_advisory_lock(${ROLLUP_LOCK})`.execute(conn);
     try {
       const rows = await conn.transaction().setIsolationLevel("repeatable read").execute(async (trx) => {
-        for (const table of ["usage_rollup_15m", "usage_rollup_day", "usage_hist_15m", "usage_hist_day", "user_usage_day", "user_usage_day_total", "user_usage_month", "user_usage_month_total", "usage_rollup_queue"]) {
+        for (const table of [...ROLLUP_TABLES, "usage_rollup_queue"]) {
           await sql`DELETE FROM ${sql.table(`tokenboard.${table}`)}`.execute(trx);
         }
         const source = sql`SELECT 1::smallint AS sign, created_at, user_id, action_type, route, model_used, success, tokens_used, input_tokens, output_tokens, calculated_cost_cents, audio_seconds FROM public.token_usage`;
         const result = await rollupStatement(source, { fresh: true }).execute(trx);
         return Number(result.rows[0]?.rows ?? 0);
       });
+      // Freshly written tables: without a visibility map, index-only scans (which the pages'
+      // queries rely on) visit the heap for every row until autovacuum gets round to them.
+      await sql`VACUUM (ANALYZE) ${sql.join(ROLLUP_TABLES.map((table) => sql.table(`tokenboard.${table}`)))}`.execute(conn);
       return { rows, ms: Date.now() - started };
     } finally {
       await sql`SELECT pg_advisory_unlock(${ROLLUP_LOCK})`.execute(conn);
