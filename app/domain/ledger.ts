@@ -12,6 +12,7 @@
  */
 import { z } from "zod";
 import type { StaffRole } from "../../db/types";
+import { STORABLE_TEXT, UNSTORABLE_MESSAGE } from "./storable-text";
 
 export const STAFF_ADJUSTMENT_KINDS = ["grant", "deduct"] as const;
 export type StaffAdjustmentKind = (typeof STAFF_ADJUSTMENT_KINDS)[number];
@@ -29,13 +30,15 @@ export const reasonSchema = z
   .string({ required_error: "is required: say why the balance changes" })
   .trim()
   .min(3, "is required: say why the balance changes (at least 3 characters)")
-  .max(500, "must be at most 500 characters");
+  .max(500, "must be at most 500 characters")
+  .regex(STORABLE_TEXT, UNSTORABLE_MESSAGE);
 
 export const idempotencyKeySchema = z
   .string({ required_error: "is required" })
   .trim()
   .min(8, "must be at least 8 characters")
-  .max(200, "must be at most 200 characters");
+  .max(200, "must be at most 200 characters")
+  .regex(STORABLE_TEXT, UNSTORABLE_MESSAGE);
 
 /** The body of POST /api/v1/ledger (the Contract). */
 export const ledgerRequestSchema = z.object({

@@ -7,6 +7,7 @@ import { sql, type Kysely, type Transaction } from "kysely";
 import { z } from "zod";
 import type { Database, StaffRole } from "../../db/types";
 import { ROLES } from "../domain/permissions";
+import { STORABLE_TEXT, UNSTORABLE_MESSAGE } from "../domain/storable-text";
 import { recordAudit, type Actor } from "./audit.server";
 import { createStaff, findStaffByEmail, type StaffSummary } from "./staff.server";
 
@@ -14,7 +15,7 @@ export const roleSchema = z.enum(ROLES as [StaffRole, ...StaffRole[]], { errorMa
 
 export const newStaffSchema = z.object({
   email: z.string().trim().toLowerCase().email("must be an email address").max(254),
-  name: z.string().trim().max(100, "must be at most 100 characters").default(""),
+  name: z.string().trim().max(100, "must be at most 100 characters").regex(STORABLE_TEXT, UNSTORABLE_MESSAGE).default(""),
   role: roleSchema,
   password: z.string().min(12, "must be at least 12 characters").max(200, "must be at most 200 characters"),
 });

@@ -10,6 +10,7 @@ import { ACTION_TYPE_NAMES } from "~/domain/action-types";
 import { formatInt } from "~/domain/format";
 import { RULE_LABELS, RULE_NAMES } from "~/domain/outlier-rules";
 import { parseRangeParams } from "~/domain/period";
+import { STORABLE_TEXT } from "~/domain/storable-text";
 import { can } from "~/domain/permissions";
 import { actorOf, requireStaff } from "~/lib/auth.server";
 import { getDb } from "~/lib/db.server";
@@ -76,7 +77,7 @@ export async function loader({ request }: LoaderFunctionArgs) {
 const acknowledgeSchema = z.object({
   intent: z.literal("acknowledge", { errorMap: () => ({ message: "unknown action" }) }),
   id: z.coerce.number({ invalid_type_error: "id must be a flag number" }).int().positive("id must be a flag number"),
-  note: z.string({ required_error: "a note is required" }).trim().min(1, "a note is required: say why this is fine or what was done").max(500, "the note is at most 500 characters"),
+  note: z.string({ required_error: "a note is required" }).trim().min(1, "a note is required: say why this is fine or what was done").max(500, "the note is at most 500 characters").regex(STORABLE_TEXT, "the note must not contain NUL characters or invalid Unicode"),
 });
 
 export async function action({ request }: ActionFunctionArgs) {
