@@ -41,7 +41,8 @@ function isUniqueViolation(error: unknown, constraint: string): boolean {
  * and retry on each commit, which collapses throughput for a hot user.
  */
 async function lockUser(trx: Transaction<Database>, userId: string): Promise<void> {
-  await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`ledger:${userId}`}, 0))`.execute(trx);
+  // The canonical text of the uuid, as in tokenboard.ledger_write_entry: one lock per user, whatever the case of the id sent.
+  await sql`SELECT pg_advisory_xact_lock(hashtextextended('ledger:' || ${userId}::uuid::text, 0))`.execute(trx);
 }
 
 type LiveGrant = OpenGrant & { due: boolean };
@@ -97,52 +98,37 @@ interface NewEntry {
 }
 
 /**
- * One statement that writes the entry, the new balance and the audit row. `current` is a
- * query yielding the balance before (column `balance`); when it yields no row, or the
- * result would be negative and `allowNegative` is false, nothing is written. The audit row
- * is the one recordAudit writes, inlined: this is the hot path of every adjustment and a
- * round trip saved under the user's lock is throughput for a busy user.
+ * Writes the entry, the new balance and the audit row in one call of the database function
+ * tokenboard.ledger_write_entry (db/migrations/0011_ledger_write_function.ts); the audit row
+ * is the one recordAudit writes, inlined. With `balanceBefore` null the function is the
+ * common case of an adjustment whole — it takes the user's lock itself and writes only for a
+ * new key, a user without open expiring grants and an allowed result (else no row) — so that
+ * case is one round trip, its own transaction, and the lock is held for no network round
+ * trip. With `balanceBefore` the caller holds the lock and made the checks.
  */
-function entryStatement(actor: Actor, e: NewEntry, current: RawBuilder<unknown>, allowNegative: boolean): RawBuilder<LedgerEntry> {
+function entryCall(actor: Actor, e: NewEntry, balanceBefore: number | null, allowNegative: boolean): RawBuilder<LedgerEntry> {
   return sql<LedgerEntry>`
-    WITH cur AS (${current}), entry AS (
-      INSERT INTO ledger_entries (user_id, kind, amount, balance_after, reason, actor_id, actor_label, idempotency_key, expires_at, remaining, forced, usage_id, expired_entry_id)
-      SELECT ${e.userId}, ${e.kind}, ${e.amount}, cur.balance + ${e.amount}, ${e.reason}, ${actor.id}, ${actor.label}, ${e.idempotencyKey},
-             ${e.expiresAt ?? null}::timestamptz, ${e.remaining ?? null}::bigint, cur.balance + ${e.amount} < 0, ${e.usageId ?? null}::uuid, ${e.expiredEntryId ?? null}::bigint
-      FROM cur WHERE ${allowNegative} OR cur.balance + ${e.amount} >= 0
-      RETURNING *
-    ), balance AS (
-      INSERT INTO token_balances (user_id, balance) SELECT user_id, balance_after FROM entry
-      ON CONFLICT (user_id) DO UPDATE SET balance = EXCLUDED.balance, updated_at = now() RETURNING 1
-    ), audit AS (
-      INSERT INTO audit_log (actor_id, actor_label, action, target_type, target_id, before, after, reason, ip)
-      SELECT ${actor.id}, ${actor.label}, 'ledger.' || entry.kind, 'user', entry.user_id::text, jsonb_build_object('balance', cur.balance),
-             jsonb_build_object('balance', entry.balance_after, 'amount', entry.amount, 'entry_id', entry.id) || CASE WHEN entry.forced THEN '{"forced": true}'::jsonb ELSE '{}'::jsonb END,
-             entry.reason, ${actor.ip ?? null}
-      FROM entry, cur RETURNING 1
-    )
-    SELECT entry.* FROM entry, balance, audit`;
+    SELECT * FROM tokenboard.ledger_write_entry(${e.userId}::uuid, ${e.kind}::text, ${e.amount}::bigint, ${e.reason}::text, ${e.idempotencyKey}::text,
+      ${actor.id}::uuid, ${actor.label}::text, ${actor.ip ?? null}::text, ${allowNegative}::boolean, ${balanceBefore}::bigint,
+      ${e.expiresAt ?? null}::timestamptz, ${e.remaining ?? null}::bigint, ${e.usageId ?? null}::uuid, ${e.expiredEntryId ?? null}::bigint)`;
 }
 
 /** Writes an entry whose checks were made by the caller, under the user's lock. */
 async function writeEntry(trx: Transaction<Database>, actor: Actor, balanceBefore: number, e: NewEntry): Promise<LedgerEntry> {
-  const result = await entryStatement(actor, e, sql`SELECT ${balanceBefore}::bigint AS balance`, true).execute(trx);
+  const result = await entryCall(actor, e, balanceBefore, true).execute(trx);
   const entry = result.rows[0];
   if (!entry) throw new Error("ledger entry was not written");
   return entry;
 }
 
 /**
- * The common case in one statement under the lock: a new key, a user without open expiring
+ * The common case in one round trip, outside any transaction of ours (the statement is its
+ * own): the user's lock, then the entry only for a new key, a user without open expiring
  * grants, an entry without expiry, and a result that is allowed. Answers undefined when any
- * of that does not hold; the caller then takes the general path in the same transaction.
+ * of that does not hold — nothing was written — and the caller takes the general path.
  */
-async function writeSimpleEntry(trx: Transaction<Database>, actor: Actor, e: NewEntry, allowNegative: boolean): Promise<LedgerEntry | undefined> {
-  const current = sql`
-    SELECT COALESCE((SELECT balance FROM token_balances WHERE user_id = ${e.userId}), 0) AS balance
-    WHERE NOT EXISTS (SELECT 1 FROM ledger_entries WHERE idempotency_key = ${e.idempotencyKey})
-      AND NOT EXISTS (SELECT 1 FROM ledger_entries WHERE user_id = ${e.userId} AND remaining > 0)`;
-  const result = await entryStatement(actor, e, current, allowNegative).execute(trx);
+async function writeSimpleEntry(db: Kysely<Database>, actor: Actor, e: NewEntry, allowNegative: boolean): Promise<LedgerEntry | undefined> {
+  const result = await entryCall(actor, e, null, allowNegative).execute(db);
   return result.rows[0];
 }
 
@@ -190,14 +176,14 @@ function replayOf(entry: LedgerEntry, input: AdjustmentInput): AdjustmentOutcome
  */
 export async function adjustBalance(db: Kysely<Database>, actor: Actor, input: AdjustmentInput): Promise<AdjustmentOutcome> {
   try {
+    const signed = input.kind === "deduct" ? -input.amount : input.amount;
+    const expiresAt = input.kind === "grant" ? (input.expiresAt ?? null) : null;
+    if (!expiresAt) {
+      const entry = await writeSimpleEntry(db, actor, { userId: input.userId, kind: input.kind, amount: signed, reason: input.reason, idempotencyKey: input.idempotencyKey }, input.force === true);
+      if (entry) return { status: "applied", entry, balance: entry.balance_after };
+    }
     return await db.transaction().execute(async (trx) => {
-      const signed = input.kind === "deduct" ? -input.amount : input.amount;
-      const expiresAt = input.kind === "grant" ? (input.expiresAt ?? null) : null;
       await lockUser(trx, input.userId);
-      if (!expiresAt) {
-        const entry = await writeSimpleEntry(trx, actor, { userId: input.userId, kind: input.kind, amount: signed, reason: input.reason, idempotencyKey: input.idempotencyKey }, input.force === true);
-        if (entry) return { status: "applied", entry, balance: entry.balance_after };
-      }
       const { balance, existingId, grants: live } = await stateWithExpiries(trx, input.userId, input.idempotencyKey);
       if (existingId !== null) {
         const existing = await findByKey(trx, input.idempotencyKey);

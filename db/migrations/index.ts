@@ -8,6 +8,7 @@ import * as m0007 from "./0007_ledger_ops";
 import * as m0008 from "./0008_user_day_totals";
 import * as m0009 from "./0009_user_day_report_measures";
 import * as m0010 from "./0010_user_day_total_covering_index";
+import * as m0011 from "./0011_ledger_write_function";
 import * as m0012 from "./0012_user_usage_month";
 
 /** Migrations in order. Static imports so that the server bundle, tsx and vitest all see the same list. */
@@ -21,5 +22,6 @@ export const migrations: Record<string, Migration> = {
   "0008_user_day_totals": m0008,
   "0009_user_day_report_measures": m0009,
   "0010_user_day_total_covering_index": m0010,
+  "0011_ledger_write_function": m0011,
   "0012_user_usage_month": m0012,
 };
