@@ -164,8 +164,24 @@ export async function logout(request: Request, db: Kysely<Database> = getDb()): 
   return sessionCookie(request, "", 0);
 }
 
+/**
+ * Keys found valid, by hash, for API_KEY_CACHE_MS: the API answers most requests without the
+ * key's round trip to the database. Only valid keys are kept (an unknown key is looked up
+ * every time); a key revoked in the database (`revoked_at`) stops working in this process
+ * within API_KEY_CACHE_MS, and at once when revoked or re-registered through this module.
+ */
+const API_KEY_CACHE_MS = 30_000;
+const API_KEY_CACHE_MAX = 1_000;
+const verifiedKeys = new Map<string, { name: string; scope: ApiKeyScope; until: number }>();
+
+/** Drops every cached key check (a key was revoked or changed scope). */
+function forgetVerifiedApiKeys(): void {
+  verifiedKeys.clear();
+}
+
 /** Stores an API key (hashed: keys are high-entropy, so sha256 suffices and keeps checks fast). */
 export async function registerApiKey(db: Kysely<Database>, name: string, scope: ApiKeyScope, key: string): Promise<void> {
+  forgetVerifiedApiKeys();
   await db
     .insertInto("api_keys")
     .values({ name, scope, key_hash: sha256(key) })
@@ -189,17 +205,26 @@ export async function requireApiAccess(request: Request, scope: ApiKeyScope, sta
   const db = getDb();
   const token = bearerToken(request);
   if (token) {
-    const key = await db
-      .selectFrom("api_keys")
-      .select(["id", "name", "scope"])
-      .where("key_hash", "=", sha256(token))
-      .where("revoked_at", "is", null)
-      .executeTakeFirst()
-      .catch((error: unknown) => {
-        if (isDatabaseUnavailable(error)) throw databaseUnavailableResponse(true);
-        throw error;
-      });
-    if (!key) throw jsonError(401, "invalid API key", {}, { "www-authenticate": "Bearer" });
+    const hash = sha256(token);
+    const now = Date.now();
+    let key = verifiedKeys.get(hash);
+    if (!key || key.until <= now) {
+      const row = await db
+        .selectFrom("api_keys")
+        .select(["name", "scope"])
+        .where("key_hash", "=", hash)
+        .where("revoked_at", "is", null)
+        .executeTakeFirst()
+        .catch((error: unknown) => {
+          if (isDatabaseUnavailable(error)) throw databaseUnavailableResponse(true);
+          throw error;
+        });
+      verifiedKeys.delete(hash);
+      if (!row) throw jsonError(401, "invalid API key", {}, { "www-authenticate": "Bearer" });
+      if (verifiedKeys.size >= API_KEY_CACHE_MAX) verifiedKeys.clear();
+      key = { name: row.name, scope: row.scope, until: now + API_KEY_CACHE_MS };
+      verifiedKeys.set(hash, key);
+    }
     if (key.scope !== scope) throw jsonError(403, `this API key is for ${key.scope}, not ${scope}`);
     return { kind: "key", scope, actor: { id: null, label: `api-key:${key.name}`, ip: clientIp(request) } };
   }
