@@ -298,6 +298,59 @@ export function splitRange(range: InstantRange, wholeDays = true): RangeSplit {
   };
 }
 
+interface UserRangeSplit {
+  /** Whole UTC days read from the per-user rollups (with the queue tail of those days). */
+  days: { from: string; to: string; fromInstant: Date; toInstant: Date } | null;
+  /** Raw rows added (partial days at the edges)… */
+  plus: { start: Date; end: Date }[];
+  /** …and raw rows subtracted (the part of a mostly-covered edge day outside the range). */
+  minus: { start: Date; end: Date }[];
+}
+
+const HALF_DAY_MS = 43_200_000;
+
+/**
+ * splitRange for per-user reads, where a partial day costs raw rows: an edge day the range
+ * covers for more than half is read whole from the day rollup minus the raw rows of the part
+ * outside the range, so at most half a day of raw rows is read per edge. For a range ending
+ * now (the usual "last 30 days"), the part outside is the future and holds no rows.
+ */
+export function userRangeSplit(range: InstantRange): UserRangeSplit {
+  const start = DateTime.fromJSDate(range.start, { zone: "UTC" });
+  const end = DateTime.fromJSDate(range.end, { zone: "UTC" });
+  if (end <= start) return { days: null, plus: [], minus: [] };
+  let from = start.startOf("day");
+  let to = end.equals(end.startOf("day")) ? end : end.startOf("day").plus({ days: 1 });
+  const plus: { start: Date; end: Date }[] = [];
+  const minus: { start: Date; end: Date }[] = [];
+  const span = (a: DateTime, b: DateTime) => ({ start: a.toJSDate(), end: b.toJSDate() });
+  if (from.plus({ days: 1 }).equals(to)) {
+    // Within one UTC day.
+    if (end.diff(start).toMillis() <= HALF_DAY_MS) return { days: null, plus: [span(start, end)], minus: [] };
+    if (start > from) minus.push(span(from, start));
+    if (end < to) minus.push(span(end, to));
+  } else {
+    if (start > from) {
+      const dayEnd = from.plus({ days: 1 });
+      if (dayEnd.diff(start).toMillis() > HALF_DAY_MS) minus.push(span(from, start));
+      else {
+        plus.push(span(start, dayEnd));
+        from = dayEnd;
+      }
+    }
+    if (end < to) {
+      const dayStart = to.minus({ days: 1 });
+      if (end.diff(dayStart).toMillis() > HALF_DAY_MS) minus.push(span(end, to));
+      else {
+        plus.push(span(dayStart, end));
+        to = dayStart;
+      }
+    }
+  }
+  const days = from < to ? { from: from.toISODate() as string, to: to.toISODate() as string, fromInstant: from.toJSDate(), toInstant: to.toJSDate() } : null;
+  return { days, plus, minus };
+}
+
 function instantIn(column: RawBuilder<unknown>, spans: { start: Date; end: Date }[]): RawBuilder<unknown> {
   if (!spans.length) return sql`false`;
   return sql.join(spans.map((s) => sql`(${column} >= ${s.start} AND ${column} < ${s.end})`), sql` OR `);
@@ -380,22 +433,24 @@ export function coverDays(from: string, to: string): DayCoverPiece[] {
 
 /**
  * Per user for the range: whole UTC days from the per-user month and day rollups (coverDays)
- * plus the queue tail of those days; the partial days at the edges from raw rows, which are
- * exact and few. `byType` keeps action_type (user_usage_day/_month); without it the smaller
+ * plus the queue tail of those days; the partial days at the edges from raw rows, added, or
+ * subtracted from a whole day when the range covers most of it (userRangeSplit). `byType` keeps action_type (user_usage_day/_month); without it the smaller
  * *_total tables are read. `actionType` restricts to one type. Columns: user_id,
  * [action_type,] calls, failures, tokens, cost_cents. A user can appear with 0 calls (a
  * month row minus its days): readers sum and keep users with sum(calls) > 0.
  */
 export function userFacts(range: InstantRange, options: { byType?: boolean; actionType?: string } = {}): RawBuilder<unknown> {
-  const split = splitRange(range);
+  const split = userRangeSplit(range);
   const byType = options.byType || options.actionType !== undefined;
   const typeColumn = byType ? sql`action_type, ` : sql``;
   const typeWhere = (column: RawBuilder<unknown>) => (options.actionType !== undefined ? sql`AND ${column} = ${options.actionType}` : sql``);
-  const raw = sql`
-    SELECT u.user_id, ${byType ? sql`u.action_type, ` : sql``}1::bigint AS calls, (NOT u.success)::int::bigint AS failures, u.tokens_used::bigint AS tokens, ${costCentsSql} AS cost_cents
+  const rawRows = (spans: { start: Date; end: Date }[], sign: 1 | -1) => sql`
+    SELECT u.user_id, ${byType ? sql`u.action_type, ` : sql``}(${sql.lit(sign)})::bigint AS calls, (${sql.lit(sign)}) * (NOT u.success)::int::bigint AS failures,
+           (${sql.lit(sign)}) * u.tokens_used::bigint AS tokens, (${sql.lit(sign)}) * ${costCentsSql} AS cost_cents
     FROM public.token_usage u LEFT JOIN ai_model_pricing p ON p.model_name = u.model_used
-    WHERE (${instantIn(sql`u.created_at`, split.edges)}) ${typeWhere(sql`u.action_type`)}`;
-  if (!split.days) return raw;
+    WHERE (${instantIn(sql`u.created_at`, spans)}) ${typeWhere(sql`u.action_type`)}`;
+  const raw = [...(split.plus.length ? [rawRows(split.plus, 1)] : []), ...(split.minus.length ? [rawRows(split.minus, -1)] : [])];
+  if (!split.days) return raw.length ? sql.join(raw, sql` UNION ALL `) : rawRows([], 1);
   const dayTable = byType ? sql`tokenboard.user_usage_day` : sql`tokenboard.user_usage_day_total`;
   const monthTable = byType ? sql`tokenboard.user_usage_month` : sql`tokenboard.user_usage_month_total`;
   const rollupRows = coverDays(split.days.from, split.days.to).map((piece) =>
@@ -405,14 +460,16 @@ export function userFacts(range: InstantRange, options: { byType?: boolean; acti
         ? sql`SELECT user_id, ${typeColumn}calls, failures, tokens, cost_cents FROM ${dayTable} WHERE day >= ${piece.from}::date AND day < ${piece.to}::date ${typeWhere(sql`action_type`)}`
         : sql`SELECT user_id, ${typeColumn}-calls, -failures, -tokens, -cost_cents FROM ${dayTable} WHERE day >= ${piece.from}::date AND day < ${piece.to}::date ${typeWhere(sql`action_type`)}`,
   );
-  return sql`
-    ${sql.join(rollupRows, sql` UNION ALL `)}
-    UNION ALL
-    SELECT user_id, ${typeColumn}sign::bigint, CASE WHEN success THEN 0 ELSE sign END::bigint, (sign * tokens_used)::bigint, sign * cost_cents
+  return sql.join(
+    [
+      ...rollupRows,
+      sql`SELECT user_id, ${typeColumn}sign::bigint, CASE WHEN success THEN 0 ELSE sign END::bigint, (sign * tokens_used)::bigint, sign * cost_cents
     FROM (${pricedSql(sql`SELECT ${QUEUE_COLUMNS} FROM tokenboard.usage_rollup_queue WHERE created_at >= ${split.days.fromInstant} AND created_at < ${split.days.toInstant}`)}) tail
-    WHERE true ${typeWhere(sql`action_type`)}
-    UNION ALL
-    ${raw}`;
+    WHERE true ${typeWhere(sql`action_type`)}`,
+      ...raw,
+    ],
+    sql` UNION ALL `,
+  );
 }
 
 export interface UserActionTotal {

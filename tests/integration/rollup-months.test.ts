@@ -1,6 +1,6 @@
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { coverDays, rebuildRollups, runRollup, userFacts, type InstantRange } from "../../app/models/rollup.server";
+import { coverDays, rebuildRollups, runRollup, userFacts, userRangeSplit, type InstantRange } from "../../app/models/rollup.server";
 import { costCentsSql } from "../../app/models/cost.server";
 import { createTestDatabase, type TestDatabase } from "../support/test-db";
 import { insertUsage, randomUsageRows, seededRandom } from "../support/usage-rows";
@@ -61,6 +61,10 @@ const RANGES: [string, InstantRange][] = [
   ["the last 30 days across a month boundary", { start: new Date("2025-02-27T00:00:00Z"), end: new Date("2025-03-29T00:00:00Z") }],
   ["a few days inside a month", { start: new Date("2025-03-10T00:00:00Z"), end: new Date("2025-03-14T12:00:00Z") }],
   ["three months with ragged edges", { start: new Date("2025-01-22T10:15:00Z"), end: new Date("2025-04-10T13:45:00Z") }],
+  ["30 local days in Asia/Kolkata (an edge day mostly covered)", { start: new Date("2025-02-26T18:30:00Z"), end: new Date("2025-03-28T18:30:00Z") }],
+  ["most of one day", { start: new Date("2025-03-05T02:00:00Z"), end: new Date("2025-03-05T23:00:00Z") }],
+  ["a few hours of one day", { start: new Date("2025-03-05T10:00:00Z"), end: new Date("2025-03-05T13:00:00Z") }],
+  ["two partial days and no whole day", { start: new Date("2025-03-05T03:00:00Z"), end: new Date("2025-03-06T20:00:00Z") }],
 ];
 
 describe("coverDays", () => {
@@ -100,6 +104,18 @@ describe("coverDays", () => {
         expect(covered.length).toBe(len);
       }
     }
+  });
+});
+
+describe("userRangeSplit", () => {
+  it("reads an edge day covered for more than half as the whole day minus the raw rows outside the range", () => {
+    const split = userRangeSplit({ start: new Date("2025-02-26T18:30:00Z"), end: new Date("2025-03-28T18:30:00Z") });
+    expect(split.days).toMatchObject({ from: "2025-02-27", to: "2025-03-29" });
+    expect(split.plus).toEqual([{ start: new Date("2025-02-26T18:30:00Z"), end: new Date("2025-02-27T00:00:00Z") }]);
+    expect(split.minus).toEqual([{ start: new Date("2025-03-28T18:30:00Z"), end: new Date("2025-03-29T00:00:00Z") }]);
+    const whole = userRangeSplit({ start: new Date("2025-03-01T00:00:00Z"), end: new Date("2025-03-08T00:00:00Z") });
+    expect(whole).toMatchObject({ days: { from: "2025-03-01", to: "2025-03-08" }, plus: [], minus: [] });
+    expect(userRangeSplit({ start: new Date("2025-03-05T10:00:00Z"), end: new Date("2025-03-05T13:00:00Z") }).days).toBeNull();
   });
 });
 
