@@ -6,12 +6,19 @@
  * sum of the ledger = start + accepted grants − accepted deductions, no negative balance,
  * one entry per accepted request. Beside it, a naive read-then-write handler under the same
  * load shows the updates it loses.
+ *
+ * The load client (CONCURRENCY keep-alive connections) runs in a child process, as a real
+ * client would: this file forked with TOKENBOARD_LEDGER_BENCH_CLIENT set. The server, its
+ * pool and PostgreSQL get the rest of the machine; the client's own cost is not counted
+ * against the server's event loop.
  */
+import { fork } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import type { ServerBuild } from "@remix-run/node";
 import express from "express";
 import { sql } from "kysely";
@@ -21,6 +28,8 @@ import type { BenchContext, BenchResult, BenchScenario } from "../types";
 
 const KEY = "bench-ledger-key-0123456789";
 const CONCURRENCY = 32;
+/** Set in the forked load client's environment. */
+const CLIENT_FLAG = "TOKENBOARD_LEDGER_BENCH_CLIENT";
 
 interface Load {
   users: string[];
@@ -89,8 +98,20 @@ async function startServer(ctx: BenchContext): Promise<{ base: string; close: ()
   };
 }
 
-/** CONCURRENCY clients, each sending its share of requests one after another over keep-alive. */
-async function drive(base: string, pathName: string, load: Load): Promise<RunStats> {
+interface DriveJob {
+  base: string;
+  pathName: string;
+  load: Load;
+}
+
+/** What the client process reports: RunStats with its maps as entry lists. */
+interface WireStats extends Omit<RunStats, "grants" | "deductions"> {
+  grants: [string, number][];
+  deductions: [string, number][];
+}
+
+/** In the client process: CONCURRENCY clients, each sending its share of requests one after another over keep-alive. */
+async function driveHere({ base, pathName, load }: DriveJob): Promise<WireStats> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   const stats: RunStats = { seconds: 0, perSecond: 0, accepted: 0, refused: 0, failed: 0, grants: new Map(), deductions: new Map() };
   let next = 0;
@@ -125,7 +146,44 @@ async function drive(base: string, pathName: string, load: Load): Promise<RunSta
   stats.seconds = (performance.now() - started) / 1000;
   stats.perSecond = load.requests / stats.seconds;
   agent.destroy();
-  return stats;
+  return { ...stats, grants: [...stats.grants], deductions: [...stats.deductions] };
+}
+
+/** The load in this process instead (the way this bench measured before): LEDGER_BENCH_CLIENT=inline. */
+const INLINE_CLIENT = process.env.LEDGER_BENCH_CLIENT === "inline";
+
+/** Runs the load in a client process of its own (this file, forked) and answers its stats. */
+async function drive(base: string, pathName: string, load: Load): Promise<RunStats> {
+  if (INLINE_CLIENT) {
+    const wire = await driveHere({ base, pathName, load });
+    return { ...wire, grants: new Map(wire.grants), deductions: new Map(wire.deductions) };
+  }
+  // Under tsx the exec arguments carry its loader; a CPU profile of the bench stays the server's.
+  const execArgv = process.execArgv.filter((arg) => !arg.startsWith("--cpu-prof"));
+  const child = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, [CLIENT_FLAG]: "1" }, execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  try {
+    const wire = await new Promise<WireStats>((resolve, reject) => {
+      child.once("message", (message) => resolve(message as WireStats));
+      child.once("error", reject);
+      child.once("exit", (code) => reject(new Error(`ledger bench client exited with ${code} before reporting`)));
+      child.send({ base, pathName, load } satisfies DriveJob);
+    });
+    return { ...wire, grants: new Map(wire.grants), deductions: new Map(wire.deductions) };
+  } finally {
+    child.kill();
+  }
+}
+
+if (process.env[CLIENT_FLAG] && process.send) {
+  process.once("message", (job) => {
+    driveHere(job as DriveJob).then(
+      (stats) => process.send?.(stats, () => process.exit(0)),
+      (error: unknown) => {
+        console.error("ledger bench client:", error);
+        process.exit(1);
+      },
+    );
+  });
 }
 
 async function seedBalances(pool: pg.Pool, users: string[], start: number): Promise<void> {
@@ -186,7 +244,7 @@ export const ledgerScenario: BenchScenario = {
   run: async (ctx) => {
     await registerApiKey(ctx.db, "bench", "ledger", KEY);
     const server = await startServer(ctx);
-    ctx.log(`ledger bench: ${CONCURRENCY} concurrent HTTP clients against ${server.how}`);
+    ctx.log(`ledger bench: ${CONCURRENCY} concurrent HTTP clients (keep-alive, ${INLINE_CLIENT ? "in the server's process" : "in a client process of their own"}) against ${server.how}`);
     try {
       // Warm-up: JIT, connection pool, prepared plans.
       await drive(server.base, "/api/v1/ledger", { users: [randomUUID()], requests: 300 });
