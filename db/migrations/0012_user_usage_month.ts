@@ -36,12 +36,12 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`DROP INDEX tokenboard.user_usage_day_user_idx`.execute(db);
   await sql`
     INSERT INTO tokenboard.user_usage_month (month, user_id, action_type, calls, failures, tokens, cost_cents, below_range, above_range, first_at, last_at)
-    SELECT date_trunc('month', day)::date, user_id, action_type, sum(calls), sum(failures), sum(tokens), sum(cost_cents),
+    SELECT date_trunc('month', day::timestamp)::date, user_id, action_type, sum(calls), sum(failures), sum(tokens), sum(cost_cents),
            sum(below_range), sum(above_range), min(first_at), max(last_at)
     FROM tokenboard.user_usage_day GROUP BY 1, user_id, action_type`.execute(db);
   await sql`
     INSERT INTO tokenboard.user_usage_month_total (month, user_id, calls, failures, tokens, cost_cents)
-    SELECT date_trunc('month', day)::date, user_id, sum(calls), sum(failures), sum(tokens), sum(cost_cents)
+    SELECT date_trunc('month', day::timestamp)::date, user_id, sum(calls), sum(failures), sum(tokens), sum(cost_cents)
     FROM tokenboard.user_usage_day_total GROUP BY 1, user_id`.execute(db);
 }
 
