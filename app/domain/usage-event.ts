@@ -3,7 +3,7 @@
  * The same schema validates POST /api/v1/usage bodies and lines of `cli import-usage`, so an
  * event the API refuses is refused by the import with the same message.
  */
-import { z } from "zod";
+import { datetimeRegex, z } from "zod";
 import { actionTypeSchema } from "./action-types";
 
 const INT4_MAX = 2_147_483_647;
@@ -52,8 +52,14 @@ const amount = () =>
 
 const DATE_TIME_MESSAGE = "must be an ISO 8601 date-time with offset, e.g. 2025-01-31T12:00:00Z";
 
+/**
+ * zod's own `.datetime({ offset: true })` pattern, compiled once: `.datetime()` compiles it anew
+ * for every value it checks, which cost more than the rest of an event's validation.
+ */
+const DATE_TIME = datetimeRegex({ offset: true, local: false, precision: null });
+
 /** Its range (not in the future, not before 2000) is checked in validateUsageEvent. */
-const instant = () => z.string({ invalid_type_error: DATE_TIME_MESSAGE }).datetime({ offset: true, message: DATE_TIME_MESSAGE });
+const instant = () => z.string({ invalid_type_error: DATE_TIME_MESSAGE }).regex(DATE_TIME, DATE_TIME_MESSAGE);
 
 export const RECONCILIATION_STATUSES = ["pending", "matched", "discrepancy", "not_applicable"] as const;
 
