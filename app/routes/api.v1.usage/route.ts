@@ -8,7 +8,7 @@ import { requireApiAccess } from "~/lib/auth.server";
 import { PayloadTooLargeError, readBodyText } from "~/lib/http.server";
 import { parseUsageBatch, type BatchError } from "~/domain/usage-event";
 import { databaseUnavailableResponse, getDb, isDatabaseUnavailable } from "~/lib/db.server";
-import { constraintDriftMessage, insertUsageEvents } from "~/models/usage-ingest.server";
+import { constraintDriftMessage, ingestBackpressure, insertUsageEvents } from "~/models/usage-ingest.server";
 
 /** 1000 events with ordinary metadata stay far below this; larger bodies are refused unread. */
 export const MAX_BODY_BYTES = 2 * 1024 * 1024;
@@ -61,6 +61,11 @@ async function ingest(request: Request): Promise<Response> {
   }
   if (!isJsonContentType(request.headers.get("content-type"))) {
     return refusal(415, "content-type must be application/json");
+  }
+  // Before reading the body: under backpressure a batch costs the server nothing.
+  const wait = await ingestBackpressure(getDb());
+  if (wait !== null) {
+    return refusal(503, `tokenboard is behind on rolling up usage; nothing was stored. Retry in ${wait} s`, { "retry-after": String(wait) });
   }
   let text: string;
   try {
