@@ -110,10 +110,9 @@ const queueStates = new WeakMap<object, QueueState>();
 
 /**
  * The queue's size and progress from PostgreSQL's cumulative statistics (live rows, rows deleted
- * so far), not from the queue itself: the rollup job deletes from its head, and while readers'
- * snapshots keep those rows visible, min(id) or count(*) would walk every one of them (measured:
- * a third of a core at one probe a second). The statistics lag commits by up to a second, well
- * inside the bound's slack.
+ * so far), not from the queue itself: the rollup job deletes from its head, and until vacuum
+ * removes those rows min(id) or count(*) would walk every one of them. The statistics lag
+ * commits by about a second, well inside the bound's slack.
  */
 async function probeQueue(db: Kysely<Database>, state: QueueState): Promise<void> {
   const { rows } = await sql<{ live: string | number | null; deleted: string | number | null }>`
