@@ -1,7 +1,9 @@
 /**
- * The token ledger. Every balance change is one transaction that locks the user's balance
- * row, writes one ledger entry with the balance after it, updates the balance and appends
- * the audit row. Rules (consumption order, limits) live in app/domain/ledger.ts.
+ * The token ledger. Every balance change is one transaction that takes the user's lock,
+ * writes one ledger entry with the balance after it, updates the balance and appends the
+ * audit row. The common adjustment is that whole transaction in one round trip (the database
+ * function tokenboard.ledger_write_entry); the rest takes the general path below. Rules
+ * (consumption order, limits) live in app/domain/ledger.ts.
  */
 import { sql, type Kysely, type RawBuilder, type Transaction } from "kysely";
 import type { Database, LedgerEntry, LedgerKind } from "../../db/types";
