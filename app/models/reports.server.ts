@@ -17,6 +17,7 @@ import type { Database } from "../../db/types";
 import { ACTION_TYPES } from "../domain/action-types";
 import { neutralizeSql, type CsvColumnKind } from "../domain/csv";
 import type { MonthPeriod } from "../domain/period";
+import { DateTime } from "luxon";
 import { costCentsSql } from "./cost.server";
 
 /** Compiles SQL fragments to text without a connection. */
@@ -65,17 +66,26 @@ type GroupColumn = "user_id" | "action_type";
  * (plus the rollup queue's tail of those days), the partial days at either end from raw rows.
  * A month in any zone is at least 27 whole UTC days, so raw rows are at most two partial days.
  * When there is no whole day, d1 = d0 and the two edges cover the range. The whole days lie
- * in one UTC month m (offsets are under a day): `use_month` then reads that month's row of
- * user_usage_month minus the day rows of m outside [d0, d1), at most two days.
+ * in one UTC month [m, m1) (offsets are under a day): `use_month` then reads that month's row
+ * of user_usage_month minus the day rows of the month outside [d0, d1), at most two days.
+ *
+ * Computed here and set per transaction like the bounds (openScope), so every condition is a
+ * stable expression: index scans with run-time keys, and branches switched off by use_month
+ * are one-time filters that never run.
  */
-function boundsSql(scope: Scope): string {
-  return `(SELECT s, e, d0, d1, d0::timestamp AT TIME ZONE 'UTC' AS d0i, d1::timestamp AT TIME ZONE 'UTC' AS d1i,
-            m, (m + interval '1 month')::date AS m1, d0 < d1 AND d1 <= (m + interval '1 month')::date AS use_month
-     FROM (SELECT s, e, d0, d1, date_trunc('month', d0)::date AS m
-       FROM (SELECT s, e, d0, GREATEST((e AT TIME ZONE 'UTC')::date, d0) AS d1
-             FROM (SELECT s, e, ((s AT TIME ZONE 'UTC') + interval '1 day' - interval '1 microsecond')::date AS d0
-                   FROM (SELECT ${startOf(scope)} AS s, ${endOf(scope)} AS e) given) ceil) floor) month) b`;
+export function reportBounds(start: Date, end: Date): Record<"d0" | "d1" | "d0i" | "d1i" | "m" | "m1" | "use_month", string> {
+  const s = DateTime.fromJSDate(start, { zone: "UTC" });
+  const e = DateTime.fromJSDate(end, { zone: "UTC" });
+  const d0 = s.equals(s.startOf("day")) ? s : s.startOf("day").plus({ days: 1 });
+  const d1 = DateTime.max(e.startOf("day"), d0);
+  const m = d0.startOf("month");
+  const m1 = m.plus({ months: 1 });
+  const date = (d: DateTime) => d.toISODate() as string;
+  return { d0: date(d0), d1: date(d1), d0i: d0.toISO() as string, d1i: d1.toISO() as string, m: date(m), m1: date(m1), use_month: String(d0 < d1 && d1 <= m1) };
 }
+
+const BOUND_TYPES = { d0: "date", d1: "date", d0i: "timestamptz", d1i: "timestamptz", m: "date", m1: "date", use_month: "boolean" } as const;
+const bound = (scope: Scope, name: keyof typeof BOUND_TYPES) => `current_setting('tokenboard.${scope}_${name}')::${BOUND_TYPES[name]}`;
 
 /** One row's measures, for a raw row or a queued row (`sign` -1 for a deleted row). */
 function rowMeasures(sign: string): string {
@@ -93,38 +103,41 @@ function rowMeasures(sign: string): string {
  */
 function userTypeMonthSql(scope: Scope): string {
   const joins = `LEFT JOIN ai_model_pricing p ON p.model_name = u.model_used LEFT JOIN ${EXPECTED_RANGES_SQL} ON r.action_type = u.action_type`;
+  const [s, e] = [startOf(scope), endOf(scope)];
+  const b = (name: keyof typeof BOUND_TYPES) => bound(scope, name);
+  const inDays = (column: string) => `${column} >= ${b("d0i")} AND ${column} < ${b("d1i")}`;
   return `SELECT x.user_id, x.action_type, sum(x.calls) AS calls, sum(x.tokens) AS tokens_used, round(sum(x.cost_cents), 4) AS cost_cents,
       sum(x.failures) AS failures, sum(x.below) AS below_range, sum(x.above) AS above_range, min(x.first_at) AS first_at, max(x.last_at) AS last_at
     FROM (
       SELECT m.user_id, m.action_type, m.calls, m.tokens, m.cost_cents, m.failures, m.below_range AS below, m.above_range AS above,
-        CASE WHEN m.first_at >= b.d0i AND m.first_at < b.d1i THEN m.first_at ELSE (
+        CASE WHEN ${inDays("m.first_at")} THEN m.first_at ELSE (
           SELECT d.first_at FROM tokenboard.user_usage_day d WHERE d.user_id = m.user_id AND d.action_type = m.action_type
-            AND d.day >= b.d0 AND d.day < b.d1 AND d.first_at IS NOT NULL ORDER BY d.day LIMIT 1) END AS first_at,
-        CASE WHEN m.last_at >= b.d0i AND m.last_at < b.d1i THEN m.last_at ELSE (
+            AND d.day >= ${b("d0")} AND d.day < ${b("d1")} AND d.first_at IS NOT NULL ORDER BY d.day LIMIT 1) END AS first_at,
+        CASE WHEN ${inDays("m.last_at")} THEN m.last_at ELSE (
           SELECT d.last_at FROM tokenboard.user_usage_day d WHERE d.user_id = m.user_id AND d.action_type = m.action_type
-            AND d.day >= b.d0 AND d.day < b.d1 AND d.last_at IS NOT NULL ORDER BY d.day DESC LIMIT 1) END AS last_at
-      FROM tokenboard.user_usage_month m, ${boundsSql(scope)}
-      WHERE b.use_month AND m.month = b.m
+            AND d.day >= ${b("d0")} AND d.day < ${b("d1")} AND d.last_at IS NOT NULL ORDER BY d.day DESC LIMIT 1) END AS last_at
+      FROM tokenboard.user_usage_month m
+      WHERE ${b("use_month")} AND m.month = ${b("m")}
       UNION ALL
       SELECT d.user_id, d.action_type, -d.calls, -d.tokens, -d.cost_cents, -d.failures, -d.below_range, -d.above_range, NULL, NULL
-      FROM tokenboard.user_usage_day d, ${boundsSql(scope)}
-      WHERE b.use_month AND ((d.day >= b.m AND d.day < b.d0) OR (d.day >= b.d1 AND d.day < b.m1))
+      FROM tokenboard.user_usage_day d
+      WHERE ${b("use_month")} AND ((d.day >= ${b("m")} AND d.day < ${b("d0")}) OR (d.day >= ${b("d1")} AND d.day < ${b("m1")}))
       UNION ALL
-      SELECT d.user_id, d.action_type, d.calls, d.tokens, d.cost_cents, d.failures, d.below_range AS below, d.above_range AS above, d.first_at, d.last_at
-      FROM tokenboard.user_usage_day d, ${boundsSql(scope)}
-      WHERE NOT b.use_month AND d.day >= b.d0 AND d.day < b.d1
+      SELECT d.user_id, d.action_type, d.calls, d.tokens, d.cost_cents, d.failures, d.below_range, d.above_range, d.first_at, d.last_at
+      FROM tokenboard.user_usage_day d
+      WHERE NOT ${b("use_month")} AND d.day >= ${b("d0")} AND d.day < ${b("d1")}
       UNION ALL
       SELECT ${rowMeasures("u.sign")}
-      FROM tokenboard.usage_rollup_queue u ${joins}, ${boundsSql(scope)}
-      WHERE u.created_at >= b.d0i AND u.created_at < b.d1i
+      FROM tokenboard.usage_rollup_queue u ${joins}
+      WHERE ${inDays("u.created_at")}
       UNION ALL
       SELECT ${rowMeasures("1")}
-      FROM token_usage u ${joins}, ${boundsSql(scope)}
-      WHERE u.created_at >= b.s AND u.created_at < LEAST(b.d0i, b.e)
+      FROM token_usage u ${joins}
+      WHERE u.created_at >= ${s} AND u.created_at < LEAST(${b("d0i")}, ${e})
       UNION ALL
       SELECT ${rowMeasures("1")}
-      FROM token_usage u ${joins}, ${boundsSql(scope)}
-      WHERE u.created_at >= GREATEST(b.d1i, b.s) AND u.created_at < b.e
+      FROM token_usage u ${joins}
+      WHERE u.created_at >= GREATEST(${b("d1i")}, ${s}) AND u.created_at < ${e}
     ) x
     GROUP BY x.user_id, x.action_type
     HAVING sum(x.calls) <> 0`;
@@ -266,10 +279,15 @@ async function openScope(pool: pg.Pool, period: MonthPeriod, previous?: MonthPer
   try {
     await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     const prev = previous ?? period;
+    const settings: [string, string][] = [
+      ["report_start", period.start.toISOString()], ["report_end", period.end.toISOString()],
+      ["previous_start", prev.start.toISOString()], ["previous_end", prev.end.toISOString()],
+      ...Object.entries(reportBounds(period.start, period.end)).map(([k, v]): [string, string] => [`report_${k}`, v]),
+      ...Object.entries(reportBounds(prev.start, prev.end)).map(([k, v]): [string, string] => [`previous_${k}`, v]),
+    ];
     await client.query(
-      `SELECT set_config('tokenboard.report_start', $1, true), set_config('tokenboard.report_end', $2, true),
-              set_config('tokenboard.previous_start', $3, true), set_config('tokenboard.previous_end', $4, true)`,
-      [period.start.toISOString(), period.end.toISOString(), prev.start.toISOString(), prev.end.toISOString()],
+      `SELECT ${settings.map((_, i) => `set_config('tokenboard.' || $${2 * i + 1}::text, $${2 * i + 2}::text, true)`).join(", ")}`,
+      settings.flat(),
     );
     try {
       await client.query("SELECT set_config('TimeZone', $1, true)", [period.tz]);

@@ -160,3 +160,19 @@ describe("per-user facts from month rollups", () => {
     expect(after.rows.length).toBeGreaterThan(0);
   });
 });
+
+describe("reportBounds", () => {
+  it("puts a zone's month's whole UTC days in one UTC month, to be read from its month row", async () => {
+    const { monthPeriod } = await import("../../app/domain/period");
+    const { reportBounds } = await import("../../app/models/reports.server");
+    const of = (month: string, tz: string) => {
+      const p = monthPeriod(month, tz, new Date("2030-01-01T00:00:00Z"));
+      return reportBounds(p.start, p.end);
+    };
+    expect(of("2024-11", "UTC")).toMatchObject({ d0: "2024-11-01", d1: "2024-12-01", m: "2024-11-01", m1: "2024-12-01", use_month: "true" });
+    expect(of("2024-11", "Asia/Kolkata")).toMatchObject({ d0: "2024-11-01", d1: "2024-11-30", m: "2024-11-01", use_month: "true" });
+    expect(of("2024-11", "America/New_York")).toMatchObject({ d0: "2024-11-02", d1: "2024-12-01", m: "2024-11-01", use_month: "true" });
+    expect(of("2024-09", "Pacific/Chatham")).toMatchObject({ d0: "2024-09-01", d1: "2024-09-30", use_month: "true" });
+    expect(reportBounds(new Date("2024-11-05T10:00:00Z"), new Date("2024-11-05T12:00:00Z"))).toMatchObject({ d0: "2024-11-06", d1: "2024-11-06", use_month: "false" });
+  });
+});
