@@ -5,6 +5,7 @@
  */
 import { datetimeRegex, z } from "zod";
 import { actionTypeSchema } from "./action-types";
+import { STORABLE_TEXT, UNSTORABLE_MESSAGE } from "./storable-text";
 
 const INT4_MAX = 2_147_483_647;
 /** numeric(12,4) and numeric(10,2) both hold values below 10^8. */
@@ -12,15 +13,8 @@ const NUMERIC_MAX = 99_999_999;
 const FUTURE_TOLERANCE_MS = 24 * 60 * 60 * 1000;
 const EARLIEST = Date.UTC(2000, 0, 1);
 
-/**
- * PostgreSQL text and jsonb refuse NUL characters and unpaired UTF-16 surrogates; refusing them
- * here names the field instead of letting the whole batch fail inside the database. A regex
- * check, not a zod refinement: refinements cost several µs per field, and 1000-event batches
- * must validate in a few milliseconds.
- */
-// eslint-disable-next-line no-control-regex -- NUL is exactly what must be found
-const STORABLE_TEXT = /^(?![\s\S]*(?:\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]))/;
-const UNSTORABLE_MESSAGE = "must not contain NUL characters or invalid Unicode";
+// STORABLE_TEXT: a regex check, not a zod refinement: refinements cost several µs per field,
+// and 1000-event batches must validate in a few milliseconds.
 
 function isStorableJson(value: unknown): boolean {
   if (typeof value === "string") return STORABLE_TEXT.test(value);
