@@ -34,7 +34,7 @@ const MAX_SECONDS = 300;
  */
 async function removeEmptyUserRows(db: Kysely<Database>): Promise<number> {
   let removed = 0;
-  for (const table of ["user_usage_day", "user_usage_day_total"]) {
+  for (const table of ["user_usage_day", "user_usage_day_total", "user_usage_month", "user_usage_month_total"]) {
     const result = await sql`DELETE FROM ${sql.table(`tokenboard.${table}`)} WHERE calls = 0 AND failures = 0 AND tokens = 0 AND cost_cents = 0`.execute(db);
     removed += Number(result.numAffectedRows ?? 0);
   }
