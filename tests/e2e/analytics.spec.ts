@@ -1,5 +1,5 @@
 import { expect, test } from "@playwright/test";
-import { loginAs, screenshotPath, withE2eDatabase } from "./support";
+import { loginAs, takeScreenshot, withE2eDatabase } from "./support";
 
 function utcDate(offsetDays: number): string {
   return new Date(Date.now() + offsetDays * 86_400_000).toISOString().slice(0, 10);
@@ -59,7 +59,7 @@ test("an analyst can read every usage analytics page", async ({ page }) => {
     expect(response?.status(), p.path).toBe(200);
     await expect(page.getByRole("heading", { name: p.heading, exact: true })).toBeVisible();
     await page.waitForLoadState("networkidle");
-    await page.screenshot({ path: screenshotPath(p.shot), fullPage: true });
+    await takeScreenshot(page, p.shot);
   }
 });
 

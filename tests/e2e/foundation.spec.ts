@@ -1,5 +1,5 @@
 import { expect, test } from "@playwright/test";
-import { ADMIN, loginAs, screenshotPath, withE2eDatabase } from "./support";
+import { ADMIN, loginAs, takeScreenshot, withE2eDatabase } from "./support";
 
 function utcDate(offsetDays: number): string {
   return new Date(Date.now() + offsetDays * 86_400_000).toISOString().slice(0, 10);
@@ -32,7 +32,7 @@ test("the demo admin logs in and the overview totals equal SELECT sum(tokens_use
   expect(Number(expected?.tokens)).toBeGreaterThan(0);
   await expect(page.getByTestId("kpi-tokens")).toHaveText(Number(expected?.tokens).toLocaleString("en-US"));
   await expect(page.getByTestId("kpi-calls")).toHaveText(Number(expected?.calls).toLocaleString("en-US"));
-  await page.screenshot({ path: screenshotPath("overview"), fullPage: true });
+  await takeScreenshot(page, "overview");
 });
 
 test("logging out ends the session", async ({ page }) => {

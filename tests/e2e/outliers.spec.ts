@@ -1,5 +1,5 @@
 import { expect, test, type Page } from "@playwright/test";
-import { loginAs, screenshotPath, withE2eDatabase } from "./support";
+import { loginAs, takeScreenshot, withE2eDatabase } from "./support";
 
 function utcDate(offsetDays: number): string {
   return new Date(Date.now() + offsetDays * 86_400_000).toISOString().slice(0, 10);
@@ -70,5 +70,5 @@ test("screenshot of the outliers page", async ({ page }) => {
   await page.setViewportSize({ width: 1500, height: 1000 });
   await loginAs(page, "admin", `/outliers?${RANGE}`);
   await expect(page.getByTestId("outlier-list").locator("tbody tr").first()).toBeVisible();
-  await page.screenshot({ path: screenshotPath("outliers"), fullPage: true });
+  await takeScreenshot(page, "outliers");
 });

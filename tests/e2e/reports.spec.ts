@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import { expect, test } from "@playwright/test";
 import { parse } from "csv-parse/sync";
-import { loginAs, screenshotPath, withE2eDatabase } from "./support";
+import { loginAs, takeScreenshot, withE2eDatabase } from "./support";
 
 const ZONE = "Asia/Kolkata";
 
@@ -44,7 +44,7 @@ test("an analyst picks a month and a zone, the URL holds both, and the downloade
   expect(Number(total?.tokens_used)).toBe(pageTokens);
   expect(Number(total?.calls)).toBe(pageCalls);
 
-  await page.screenshot({ path: screenshotPath("reports"), fullPage: true });
+  await takeScreenshot(page, "reports");
 });
 
 test("support staff cannot open reports or download them", async ({ page }) => {

@@ -42,3 +42,9 @@ export async function withE2eDatabase<T>(fn: (client: pg.Client) => Promise<T>):
 export function screenshotPath(name: string): string {
   return path.join("docs", "screenshots", `${name}.png`);
 }
+
+/** A full-page screenshot for docs/screenshots, with the pointer parked where it opens no tooltip. */
+export async function takeScreenshot(page: Page, name: string): Promise<void> {
+  await page.mouse.move(0, 0);
+  await page.screenshot({ path: screenshotPath(name), fullPage: true });
+}

@@ -1,5 +1,5 @@
 import { expect, test, type Page } from "@playwright/test";
-import { credentials, loginAs, screenshotPath, withE2eDatabase } from "./support";
+import { credentials, loginAs, takeScreenshot, withE2eDatabase } from "./support";
 
 async function someUser(offset: number): Promise<{ user_id: string; email: string }> {
   return withE2eDatabase(async (client) => {
@@ -48,7 +48,7 @@ test("support finds a user, grants with a reason, double-clicks confirm and gets
   await expect(page.getByTestId("ledger-table").getByText(reason)).toHaveCount(1);
   const entries = await withE2eDatabase(async (client) => (await client.query("SELECT id FROM tokenboard.ledger_entries WHERE user_id = $1 AND reason = $2", [user.user_id, reason])).rowCount);
   expect(entries).toBe(1);
-  await page.screenshot({ path: screenshotPath("user"), fullPage: true });
+  await takeScreenshot(page, "user");
 });
 
 test("the same confirmation submitted twice at once still makes one entry", async ({ page }) => {
@@ -87,7 +87,7 @@ test("admin edits an override after seeing the preview, the history shows it, an
   await page.getByRole("button", { name: "Preview impact" }).click();
   await expect(page.getByTestId("override-preview")).toBeVisible();
   await expect(page.getByTestId("preview-diff")).toBeVisible();
-  await page.screenshot({ path: screenshotPath("overrides"), fullPage: true });
+  await takeScreenshot(page, "overrides");
   await page.getByLabel("Reason for the change (required)").fill(reason);
   await page.getByRole("button", { name: "Save 30 for image_generation" }).click();
   await expect(page.getByText("Override for image_generation saved.")).toBeVisible();
@@ -101,8 +101,8 @@ test("admin edits an override after seeing the preview, the history shows it, an
   await expect(page.getByTestId("audit-table").getByRole("row").filter({ hasText: reason })).toHaveCount(1);
   await page.goto(`/audit?action=ledger.grant&actor=${encodeURIComponent(credentials("support").email)}`);
   await expect(page.getByTestId("audit-table").getByText(/goodwill for ticket/).first()).toBeVisible();
-  await page.screenshot({ path: screenshotPath("audit"), fullPage: true });
+  await takeScreenshot(page, "audit");
   await page.goto("/staff");
   await expect(page.getByTestId("staff-table")).toContainText(credentials("support").email);
-  await page.screenshot({ path: screenshotPath("staff"), fullPage: true });
+  await takeScreenshot(page, "staff");
 });
