@@ -10,8 +10,10 @@ import { ACTION_TYPES } from "~/domain/action-types";
 import { BINS_PER_OCTAVE } from "~/domain/token-histogram";
 import { costCentsSql } from "./cost.server";
 
+/** The per-user rollups (by day and by month, with and without the action type). */
+export const USER_ROLLUP_TABLES = ["user_usage_day", "user_usage_day_total", "user_usage_month", "user_usage_month_total"];
 /** Every table the rollup statement writes. */
-const ROLLUP_TABLES = ["usage_rollup_15m", "usage_rollup_day", "usage_hist_15m", "usage_hist_day", "user_usage_day", "user_usage_day_total", "user_usage_month", "user_usage_month_total"];
+const ROLLUP_TABLES = ["usage_rollup_15m", "usage_rollup_day", "usage_hist_15m", "usage_hist_day", ...USER_ROLLUP_TABLES];
 
 /** Held by whoever writes rollups, so a rebuild and the job never interleave. */
 const ROLLUP_LOCK = 7_311_001;
@@ -457,13 +459,15 @@ export function userFacts(range: InstantRange, options: { byType?: boolean; acti
   if (!split.days) return raw.length ? sql.join(raw, sql` UNION ALL `) : rawRows([], 1);
   const dayTable = byType ? sql`tokenboard.user_usage_day` : sql`tokenboard.user_usage_day_total`;
   const monthTable = byType ? sql`tokenboard.user_usage_month` : sql`tokenboard.user_usage_month_total`;
-  const rollupRows = coverDays(split.days.from, split.days.to).map((piece) =>
-    "month" in piece
-      ? sql`SELECT user_id, ${typeColumn}calls, failures, tokens, cost_cents FROM ${monthTable} WHERE month = ${piece.month}::date ${typeWhere(sql`action_type`)}`
-      : piece.sign > 0
-        ? sql`SELECT user_id, ${typeColumn}calls, failures, tokens, cost_cents FROM ${dayTable} WHERE day >= ${piece.from}::date AND day < ${piece.to}::date ${typeWhere(sql`action_type`)}`
-        : sql`SELECT user_id, ${typeColumn}-calls, -failures, -tokens, -cost_cents FROM ${dayTable} WHERE day >= ${piece.from}::date AND day < ${piece.to}::date ${typeWhere(sql`action_type`)}`,
-  );
+  const rollupRows = coverDays(split.days.from, split.days.to).map((piece) => {
+    if ("month" in piece) {
+      return sql`SELECT user_id, ${typeColumn}calls, failures, tokens, cost_cents FROM ${monthTable} WHERE month = ${piece.month}::date ${typeWhere(sql`action_type`)}`;
+    }
+    const sign = sql.lit(piece.sign);
+    return sql`SELECT user_id, ${typeColumn}(${sign}) * calls AS calls, (${sign}) * failures AS failures,
+      (${sign}) * tokens AS tokens, (${sign}) * cost_cents AS cost_cents
+      FROM ${dayTable} WHERE day >= ${piece.from}::date AND day < ${piece.to}::date ${typeWhere(sql`action_type`)}`;
+  });
   return sql.join(
     [
       ...rollupRows,

@@ -12,7 +12,7 @@ import type { Database } from "../../db/types";
 import { makeRange, todayIn, addDays } from "../../app/domain/period";
 import { registerApiKey } from "../../app/lib/auth.server";
 import { closeDb } from "../../app/lib/db.server";
-import { runRollup } from "../../app/models/rollup.server";
+import { runRollup, USER_ROLLUP_TABLES } from "../../app/models/rollup.server";
 import { overviewTotals, tokensPerDayByType } from "../../app/routes/overview/queries.server";
 import { createTokenboardClient } from "../../client/track-token-usage";
 import { formatMs, summarize } from "../measure";
@@ -34,7 +34,7 @@ const MAX_SECONDS = 300;
  */
 async function removeEmptyUserRows(db: Kysely<Database>): Promise<number> {
   let removed = 0;
-  for (const table of ["user_usage_day", "user_usage_day_total", "user_usage_month", "user_usage_month_total"]) {
+  for (const table of USER_ROLLUP_TABLES) {
     const result = await sql`DELETE FROM ${sql.table(`tokenboard.${table}`)} WHERE calls = 0 AND failures = 0 AND tokens = 0 AND cost_cents = 0`.execute(db);
     removed += Number(result.numAffectedRows ?? 0);
   }
