@@ -167,14 +167,15 @@ export async function logout(request: Request, db: Kysely<Database> = getDb()): 
 /**
  * Keys found valid, by hash, for API_KEY_CACHE_MS: the API answers most requests without the
  * key's round trip to the database. Only valid keys are kept (an unknown key is looked up
- * every time); a key revoked in the database (`revoked_at`) stops working in this process
- * within API_KEY_CACHE_MS, and at once when revoked or re-registered through this module.
+ * every time); a key revoked in the database (`revoked_at`; the app has no revoke path) stops
+ * working in this process within API_KEY_CACHE_MS, and at once when re-registered through
+ * registerApiKey.
  */
 const API_KEY_CACHE_MS = 30_000;
 const API_KEY_CACHE_MAX = 1_000;
 const verifiedKeys = new Map<string, { name: string; scope: ApiKeyScope; until: number }>();
 
-/** Drops every cached key check (a key was revoked or changed scope). */
+/** Drops every cached key check (a key may have changed scope or been un-revoked). */
 function forgetVerifiedApiKeys(): void {
   verifiedKeys.clear();
 }
