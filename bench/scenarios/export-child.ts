@@ -32,7 +32,7 @@ function counter(): Writable {
 if (mode === "naive-raw") {
   // The way to avoid: every row in memory, then the whole CSV as one string.
   const rows = await withReportScope(pool, period, undefined, async (client) => (await client.query({ text: rawCsvSql(), rowMode: "array" })).rows as CsvCell[][]);
-  const text = stringifyCsv(RAW_COLUMNS.map((c) => ({ name: c.name, kind: c.kind === "uuid" ? "text" : c.kind })), rows);
+  const text = stringifyCsv(RAW_COLUMNS.map((c) => ({ name: c.name, kind: c.kind === "uuid" || c.kind === "json" ? "text" : c.kind })), rows);
   const out = counter();
   out.end(Buffer.from(text));
   await new Promise((resolve) => out.on("finish", resolve));

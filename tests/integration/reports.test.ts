@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NewTokenUsage } from "../../db/types";
 import { neutralizeCell } from "../../app/domain/csv";
 import { monthPeriod } from "../../app/domain/period";
+import { offsetForm, withReportScope, type OffsetForm } from "../../app/models/reports.server";
 import { loader as pageLoader } from "../../app/routes/reports/route";
 import { loader as exportLoader } from "../../app/routes/reports.export/route";
 import { loader as rawLoader } from "../../app/routes/reports.raw/route";
@@ -183,6 +184,14 @@ describe("CSV shape", () => {
     expect(JSON.parse(row.metadata as string)).toEqual({ note: "=1+1" });
   });
 
+  it("metadata JSON is neutralised only when its text could run: a negative number, not a string or object", async () => {
+    const at = local("1998-07-10T12:00:00", "UTC");
+    const ids = await insertUsage([usage(at, { metadata: "-5" }), usage(at, { metadata: JSON.stringify("=cmd") }), usage(at, { metadata: "7" }), usage(at, { metadata: JSON.stringify({ a: [1, "-2"] }) })]);
+    const raw = await csvRecords(rawLoader, "1998-07", "UTC");
+    const byId = new Map(raw.records.map((r) => [r.id, r.metadata]));
+    expect(ids.map((id) => byId.get(id))).toEqual(["'-5", '"=cmd"', "7", '{"a": [1, "-2"]}']);
+  });
+
   it("PostgreSQL's CSV applies the same neutralisation and quoting as the JavaScript rule, for any text", async () => {
     const texts = fc.sample(fc.string({ unit: "binary", maxLength: 30 }).map((s) => s.replace(/\0/g, "")), { numRuns: 300, seed: 7 });
     texts.push("=1+1", "+x", "-x", "@x", "\tx", "\rx", "a,b", 'q"q', "line\nbreak", "", "\\.");
@@ -200,6 +209,22 @@ describe("CSV shape", () => {
     const row = raw.records.find((r) => r.id === id) as CsvRecord;
     expect(row.created_at).toBe("1997-01-15T08:30:00.123+13:45");
     expect(row.success).toBe("true");
+  });
+
+  it("offsets are ±hh:mm in whole-hour, half-hour and mixed zones (Lord Howe moves by 30 minutes)", async () => {
+    const cases: [string, string, OffsetForm][] = [["UTC", "1995-10", "hours"], ["Europe/Berlin", "1995-10", "hours"], ["Asia/Kolkata", "1995-10", "minutes"], ["Australia/Lord_Howe", "1995-10", "mixed"]];
+    const at = [local("1995-10-02T12:00:00", "UTC"), local("1995-10-30T12:00:00", "UTC")];
+    const ids = await insertUsage(at.map((a) => usage(a)));
+    for (const [tz, month, form] of cases) {
+      expect(await withReportScope(t.pool, monthPeriod(month, tz), undefined, offsetForm), tz).toBe(form);
+      const raw = await csvRecords(rawLoader, month, tz);
+      const written = ids.map((id) => raw.records.find((r) => r.id === id)?.created_at);
+      expect(written, tz).toEqual(at.map((a) => DateTime.fromJSDate(a, { zone: tz }).toFormat("yyyy-MM-dd'T'HH:mm:ssZZ")));
+      written.forEach((w, i) => expect(new Date(w as string).getTime()).toBe(at[i]?.getTime()));
+    }
+    // Lord Howe's two rows carry two different offsets (+10:30 and +11:00).
+    const lordHowe = await csvRecords(rawLoader, "1995-10", "Australia/Lord_Howe");
+    expect(new Set(ids.map((id) => lordHowe.records.find((r) => r.id === id)?.created_at?.slice(-6))).size).toBe(2);
   });
 });
 
