@@ -2,6 +2,8 @@
  * Timing helpers every bench scenario uses, so that all figures in the summary mean the same
  * thing: wall-clock milliseconds of warm repetitions, p50 and p95 by nearest rank.
  */
+import fs from "node:fs";
+import type pg from "pg";
 import type { BenchResult } from "./types";
 
 export interface Timing {
@@ -78,4 +80,34 @@ export function speedupResult(scenario: string, metric: string, fast: Timing, sl
     target: minRatio === null ? "" : `>= ${minRatio}x`,
     pass: minRatio === null ? null : ratio >= minRatio,
   };
+}
+
+/**
+ * CPU seconds (user + system) the PostgreSQL server's processes have used so far: every
+ * process pg_stat_activity lists (backends and background processes), read from /proc. Null
+ * where /proc is not there. Take it before and after a run: `cpuDelta` answers the difference,
+ * counting a process that started in between from zero.
+ */
+export async function postgresCpu(pool: pg.Pool): Promise<Map<number, number> | null> {
+  if (!fs.existsSync("/proc/self/stat")) return null;
+  const { rows } = await pool.query<{ pid: number }>("SELECT pid FROM pg_stat_activity");
+  const ticksPerSecond = 100; // USER_HZ on Linux
+  const seconds = new Map<number, number>();
+  for (const { pid } of rows) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      seconds.set(pid, (Number(fields[11]) + Number(fields[12])) / ticksPerSecond);
+    } catch {
+      // The process ended between the query and the read.
+    }
+  }
+  return seconds;
+}
+
+export function cpuDelta(before: Map<number, number> | null, after: Map<number, number> | null): number | null {
+  if (!before || !after) return null;
+  let total = 0;
+  for (const [pid, seconds] of after) total += seconds - (before.get(pid) ?? 0);
+  return total;
 }

@@ -16,6 +16,7 @@ import { fork } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
+import os from "node:os";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,6 +25,7 @@ import express from "express";
 import { sql } from "kysely";
 import type pg from "pg";
 import { registerApiKey } from "../../app/lib/auth.server";
+import { cpuDelta, postgresCpu } from "../measure";
 import type { BenchContext, BenchResult, BenchScenario } from "../types";
 
 const KEY = "bench-ledger-key-0123456789";
@@ -38,6 +40,8 @@ interface Load {
 
 interface RunStats {
   seconds: number;
+  /** CPU seconds the client process used (or, inline, the whole process). */
+  clientCpu: number;
   perSecond: number;
   accepted: number;
   refused: number;
@@ -113,7 +117,7 @@ interface WireStats extends Omit<RunStats, "grants" | "deductions"> {
 /** In the client process: CONCURRENCY clients, each sending its share of requests one after another over keep-alive. */
 async function driveHere({ base, pathName, load }: DriveJob): Promise<WireStats> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-  const stats: RunStats = { seconds: 0, perSecond: 0, accepted: 0, refused: 0, failed: 0, grants: new Map(), deductions: new Map() };
+  const stats: RunStats = { seconds: 0, clientCpu: 0, perSecond: 0, accepted: 0, refused: 0, failed: 0, grants: new Map(), deductions: new Map() };
   let next = 0;
   const send = (body: string) =>
     new Promise<number>((resolve, reject) => {
@@ -125,6 +129,7 @@ async function driveHere({ base, pathName, load }: DriveJob): Promise<WireStats>
       req.end(body);
     });
   const started = performance.now();
+  const cpuBefore = process.cpuUsage();
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
       while (next < load.requests) {
@@ -144,6 +149,8 @@ async function driveHere({ base, pathName, load }: DriveJob): Promise<WireStats>
     }),
   );
   stats.seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  stats.clientCpu = (cpu.user + cpu.system) / 1e6;
   stats.perSecond = load.requests / stats.seconds;
   agent.destroy();
   return { ...stats, grants: [...stats.grants], deductions: [...stats.deductions] };
@@ -151,6 +158,39 @@ async function driveHere({ base, pathName, load }: DriveJob): Promise<WireStats>
 
 /** The load in this process instead (the way this bench measured before): LEDGER_BENCH_CLIENT=inline. */
 const INLINE_CLIENT = process.env.LEDGER_BENCH_CLIENT === "inline";
+
+/** CPU per request of each part: the server (this process), PostgreSQL and the load client. */
+interface CpuSplit {
+  serverMs: number;
+  postgresMs: number | null;
+  clientMs: number;
+}
+
+/** `drive`, with the CPU each part used per request. */
+async function driveMeasured(pool: pg.Pool, base: string, pathName: string, load: Load): Promise<RunStats & { cpu: CpuSplit }> {
+  const pgBefore = await postgresCpu(pool);
+  const serverBefore = process.cpuUsage();
+  const stats = await drive(base, pathName, load);
+  const server = process.cpuUsage(serverBefore);
+  const postgres = cpuDelta(pgBefore, await postgresCpu(pool));
+  const perRequest = (seconds: number) => (seconds * 1000) / load.requests;
+  return {
+    ...stats,
+    cpu: {
+      // Inline, the client runs in this process: its share is taken out of the server's.
+      serverMs: perRequest((server.user + server.system) / 1e6 - (INLINE_CLIENT ? stats.clientCpu : 0)),
+      postgresMs: postgres === null ? null : perRequest(postgres),
+      clientMs: perRequest(stats.clientCpu),
+    },
+  };
+}
+
+function describeCpu(cpu: CpuSplit): string {
+  const total = cpu.serverMs + (cpu.postgresMs ?? 0) + cpu.clientMs;
+  const cores = os.availableParallelism();
+  const ceiling = cpu.postgresMs === null ? "" : `; ${total.toFixed(2)} ms in all, so ${cores} cores serve at most ~${Math.round((cores * 1000) / total)}/s`;
+  return `server ${cpu.serverMs.toFixed(2)} ms, PostgreSQL ${cpu.postgresMs === null ? "n/a" : `${cpu.postgresMs.toFixed(2)} ms`}, client ${cpu.clientMs.toFixed(2)} ms${ceiling}`;
+}
 
 /** Runs the load in a client process of its own (this file, forked) and answers its stats. */
 async function drive(base: string, pathName: string, load: Load): Promise<RunStats> {
@@ -219,21 +259,22 @@ async function measure(ctx: BenchContext, base: string, label: string, userCount
   const start = 1_000;
   const users = Array.from({ length: userCount }, () => randomUUID());
   await seedBalances(ctx.pool, users, start);
-  const ledger = await drive(base, "/api/v1/ledger", { users, requests });
+  const ledger = await driveMeasured(ctx.pool, base, "/api/v1/ledger", { users, requests });
   const check = await violations(ctx, users, start, ledger);
   const entries = await sql<{ n: number }>`SELECT count(*)::bigint AS n FROM ledger_entries WHERE user_id = ANY(${users}::uuid[]) AND reason = 'bench'`.execute(ctx.db);
   const duplicates = Math.abs((entries.rows[0]?.n ?? 0) - ledger.accepted);
-  ctx.log(`ledger ${label}: ${requests} requests in ${ledger.seconds.toFixed(2)} s = ${ledger.perSecond.toFixed(0)}/s (accepted ${ledger.accepted}, insufficient ${ledger.refused}, failed ${ledger.failed}), invariant violations ${check.violations}, entry mismatches ${duplicates}`);
+  ctx.log(`ledger ${label}: ${requests} requests in ${ledger.seconds.toFixed(2)} s = ${ledger.perSecond.toFixed(0)}/s (accepted ${ledger.accepted}, insufficient ${ledger.refused}, failed ${ledger.failed}), invariant violations ${check.violations}, entry mismatches ${duplicates}; CPU per request: ${describeCpu(ledger.cpu)}`);
 
   const naiveUsers = Array.from({ length: userCount }, () => randomUUID());
   await seedBalances(ctx.pool, naiveUsers, start);
-  const naive = await drive(base, "/naive", { users: naiveUsers, requests });
+  const naive = await driveMeasured(ctx.pool, base, "/naive", { users: naiveUsers, requests });
   // The naive handler writes no ledger entries: it is judged on the balance alone.
   const naiveCheck = await violations(ctx, naiveUsers, start, naive, false);
-  ctx.log(`naive read-then-write ${label}: ${naive.perSecond.toFixed(0)}/s, ${naiveCheck.violations} users wrong, ${naiveCheck.lost} tokens of accepted adjustments lost`);
+  ctx.log(`naive read-then-write ${label}: ${naive.perSecond.toFixed(0)}/s, ${naiveCheck.violations} users wrong, ${naiveCheck.lost} tokens of accepted adjustments lost; CPU per request: ${describeCpu(naive.cpu)}`);
 
   return [
     { scenario: "ledger", metric: `adjustments/s via HTTP, ${label}`, measured: `${ledger.perSecond.toFixed(0)}/s`, target: `>= ${target}/s`, pass: ledger.perSecond >= target },
+    { scenario: "ledger", metric: `CPU per adjustment, ${label}`, measured: describeCpu(ledger.cpu), target: "", pass: null },
     { scenario: "ledger", metric: `invariant violations, ${label}`, measured: String(check.violations + duplicates + ledger.failed), target: "0", pass: check.violations + duplicates + ledger.failed === 0 },
     { scenario: "ledger", metric: `naive read-then-write, ${label}`, measured: `${naive.perSecond.toFixed(0)}/s, ${naiveCheck.lost} tokens lost on ${naiveCheck.violations} users`, target: "", pass: null },
   ];
