@@ -83,26 +83,35 @@ export function speedupResult(scenario: string, metric: string, fast: Timing, sl
 }
 
 /**
- * CPU seconds (user + system) the PostgreSQL server's processes have used so far: every
- * process pg_stat_activity lists (backends and background processes), read from /proc. Null
- * where /proc is not there. Take it before and after a run: `cpuDelta` answers the difference,
- * counting a process that started in between from zero.
+ * CPU seconds (user + system) the PostgreSQL server has used so far, read from /proc: every
+ * child of the postmaster that is alive, plus the postmaster's count for its children that have
+ * exited (a COPY's parallel workers live only as long as their query). Null where /proc is not
+ * there. Take it before and after a run: `cpuDelta` answers the difference, counting a process
+ * that started in between from zero.
  */
 export async function postgresCpu(pool: pg.Pool): Promise<Map<number, number> | null> {
-  if (!fs.existsSync("/proc/self/stat")) return null;
-  const { rows } = await pool.query<{ pid: number }>("SELECT pid FROM pg_stat_activity");
-  const ticksPerSecond = 100; // USER_HZ on Linux
-  const seconds = new Map<number, number>();
-  for (const { pid } of rows) {
+  const stat = (pid: number | string): string[] | null => {
     try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      seconds.set(pid, (Number(fields[11]) + Number(fields[12])) / ticksPerSecond);
+      const text = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+      return text.slice(text.lastIndexOf(")") + 2).split(" ");
     } catch {
-      // The process ended between the query and the read.
+      return null; // not Linux, or the process has ended
     }
+  };
+  const { rows } = await pool.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");
+  const postmaster = Number(stat(rows[0]?.pid ?? 0)?.[1]);
+  const own = postmaster ? stat(postmaster) : null;
+  if (!own) return null;
+  const ticksPerSecond = 100; // USER_HZ on Linux
+  const seconds = (fields: string[], from: number, count: number) => fields.slice(from, from + count).reduce((sum, f) => sum + Number(f), 0) / ticksPerSecond;
+  // Fields after the command: 1 ppid, 11 utime, 12 stime, 13 cutime, 14 cstime.
+  const cpu = new Map<number, number>([[postmaster, seconds(own, 11, 4)]]);
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const fields = stat(entry);
+    if (fields && Number(fields[1]) === postmaster) cpu.set(Number(entry), seconds(fields, 11, 2));
   }
-  return seconds;
+  return cpu;
 }
 
 export function cpuDelta(before: Map<number, number> | null, after: Map<number, number> | null): number | null {

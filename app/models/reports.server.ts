@@ -17,8 +17,9 @@ import type { Database } from "../../db/types";
 import { ACTION_TYPES } from "../domain/action-types";
 import { neutralizeSql, type CsvColumnKind } from "../domain/csv";
 import type { MonthPeriod } from "../domain/period";
-import { DateTime } from "luxon";
+import type { DateTime } from "luxon";
 import { costCentsSql } from "./cost.server";
+import { utcDays } from "./rollup.server";
 
 /** Compiles SQL fragments to text without a connection. */
 const offlineCompiler = new Kysely<Database>({
@@ -80,10 +81,7 @@ type GroupColumn = "user_id" | "action_type";
  * are one-time filters that never run.
  */
 export function reportBounds(start: Date, end: Date): Record<"d0" | "d1" | "d0i" | "d1i" | "m" | "m1" | "use_month", string> {
-  const s = DateTime.fromJSDate(start, { zone: "UTC" });
-  const e = DateTime.fromJSDate(end, { zone: "UTC" });
-  const d0 = s.equals(s.startOf("day")) ? s : s.startOf("day").plus({ days: 1 });
-  const d1 = DateTime.max(e.startOf("day"), d0);
+  const { innerFrom: d0, innerTo: d1 } = utcDays({ start, end });
   const m = d0.startOf("month");
   const m1 = m.plus({ months: 1 });
   const date = (d: DateTime) => d.toISODate() as string;
@@ -227,8 +225,9 @@ function renderColumn(column: CsvColumn, offsets: OffsetForm): string {
       case "timestamp":
         return isoWithOffsetSql(column.sql, offsets);
       case "uuid":
-        // A UUID never starts with a formula character: no neutralisation needed.
-        return `${column.sql}::text`;
+        // A UUID never starts with a formula character: no neutralisation, and no cast, so
+        // COPY writes it with uuid_out once instead of through a text copy of it.
+        return column.sql;
       case "boolean":
         return `CASE WHEN ${column.sql} THEN 'true' WHEN NOT ${column.sql} THEN 'false' END`;
       case "number":

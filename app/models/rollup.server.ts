@@ -289,10 +289,22 @@ interface RangeSplit {
   edges: { start: Date; end: Date }[];
 }
 
+/**
+ * The UTC days of an instant range, which every rollup reader splits it by: `inner` the whole
+ * days inside it (start rounded up to a UTC midnight, end rounded down, never before the
+ * start's), `outer` the days it touches (start rounded down, end rounded up).
+ */
+export function utcDays(range: InstantRange): { innerFrom: DateTime; innerTo: DateTime; outerFrom: DateTime; outerTo: DateTime } {
+  const start = DateTime.fromJSDate(range.start, { zone: "UTC" });
+  const end = DateTime.fromJSDate(range.end, { zone: "UTC" });
+  const startDay = start.startOf("day");
+  const endDay = end.startOf("day");
+  const innerFrom = start.equals(startDay) ? start : startDay.plus({ days: 1 });
+  return { innerFrom, innerTo: DateTime.max(endDay, innerFrom), outerFrom: startDay, outerTo: end.equals(endDay) ? end : endDay.plus({ days: 1 }) };
+}
+
 export function splitRange(range: InstantRange, wholeDays = true): RangeSplit {
-  const first = DateTime.fromJSDate(range.start, { zone: "UTC" });
-  const firstFull = first.equals(first.startOf("day")) ? first : first.startOf("day").plus({ days: 1 });
-  const lastFull = DateTime.fromJSDate(range.end, { zone: "UTC" }).startOf("day");
+  const { innerFrom: firstFull, innerTo: lastFull } = utcDays(range);
   if (!wholeDays || firstFull >= lastFull) return { days: null, edges: [{ start: range.start, end: range.end }] };
   const edges = [
     { start: range.start, end: firstFull.toJSDate() },
@@ -325,8 +337,7 @@ export function userRangeSplit(range: InstantRange): UserRangeSplit {
   const start = DateTime.fromJSDate(range.start, { zone: "UTC" });
   const end = DateTime.fromJSDate(range.end, { zone: "UTC" });
   if (end <= start) return { days: null, plus: [], minus: [] };
-  let from = start.startOf("day");
-  let to = end.equals(end.startOf("day")) ? end : end.startOf("day").plus({ days: 1 });
+  let { outerFrom: from, outerTo: to } = utcDays(range);
   const plus: { start: Date; end: Date }[] = [];
   const minus: { start: Date; end: Date }[] = [];
   const span = (a: DateTime, b: DateTime) => ({ start: a.toJSDate(), end: b.toJSDate() });

@@ -1,7 +1,7 @@
 /**
  * One export in its own process, so its peak RSS is its own: `node --import tsx
  * bench/scenarios/export-child.ts <streaming-raw|naive-raw|streaming-monthly> <start ISO> <end ISO>`
- * (DATABASE_URL set). Writes the CSV to /dev/null and prints {rows, bytes, ms, maxRssMb} as JSON.
+ * (DATABASE_URL set). Writes the CSV to /dev/null and prints {rows, bytes, ms, maxRssMb, cpuSeconds} as JSON.
  */
 import fs from "node:fs";
 import { pipeline } from "node:stream/promises";
@@ -40,6 +40,8 @@ if (mode === "naive-raw") {
   await pipeline(await openCsvExport(pool, mode === "streaming-monthly" ? "monthly" : "raw", period), counter());
 }
 const ms = performance.now() - started;
-console.log(JSON.stringify({ rows: lines - 1, bytes, ms, maxRssMb: process.resourceUsage().maxRSS / 1024 }));
+const usage = process.resourceUsage();
+// CPU of this process since it started (module loading included: a CLI export pays it too).
+console.log(JSON.stringify({ rows: lines - 1, bytes, ms, maxRssMb: usage.maxRSS / 1024, cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6 }));
 await db.destroy();
 process.exit(0);

@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { sql } from "kysely";
 import { monthPeriod } from "../../app/domain/period";
-import { formatMs, formatRatio } from "../measure";
+import { cpuDelta, formatMs, formatRatio, postgresCpu } from "../measure";
 import type { BenchContext, BenchResult, BenchScenario } from "../types";
 
 const NAME = "export";
@@ -25,6 +25,10 @@ interface ChildResult {
   bytes: number;
   ms: number;
   maxRssMb: number;
+  /** CPU seconds of the export's own process. */
+  cpuSeconds: number;
+  /** CPU seconds PostgreSQL's processes used meanwhile (null without /proc). */
+  postgresCpuSeconds: number | null;
 }
 
 /**
@@ -34,14 +38,25 @@ interface ChildResult {
 const CLI_NODE_FLAGS = ["--max-semi-space-size=2"];
 
 async function child(ctx: BenchContext, mode: string, start: Date, end: Date): Promise<ChildResult> {
+  const pgBefore = await postgresCpu(ctx.pool);
   // The same Node flags as `npm run cli` (package.json), which is how exports run outside the server.
   const { stdout } = await run(process.execPath, [...CLI_NODE_FLAGS, "--import", "tsx", CHILD, mode, start.toISOString(), end.toISOString()], {
     env: { ...process.env, DATABASE_URL: ctx.url },
     maxBuffer: 1 << 20,
   });
-  const result = JSON.parse(stdout.trim().split("\n").at(-1) as string) as ChildResult;
-  ctx.log(`  ${mode}: ${result.rows.toLocaleString("en-US")} lines, ${(result.bytes / 1e6).toFixed(0)} MB in ${formatMs(result.ms)}, peak RSS ${result.maxRssMb.toFixed(0)} MB`);
+  const postgresCpuSeconds = cpuDelta(pgBefore, await postgresCpu(ctx.pool));
+  const result = { ...(JSON.parse(stdout.trim().split("\n").at(-1) as string) as Omit<ChildResult, "postgresCpuSeconds">), postgresCpuSeconds };
+  ctx.log(`  ${mode}: ${result.rows.toLocaleString("en-US")} lines, ${(result.bytes / 1e6).toFixed(0)} MB in ${formatMs(result.ms)}, peak RSS ${result.maxRssMb.toFixed(0)} MB; ${describeCpu(result)}`);
   return result;
+}
+
+/**
+ * CPU the export used: PostgreSQL (a COPY's rows are rendered by one backend, however many
+ * workers read them) and the Node process reading the stream.
+ */
+function describeCpu(result: ChildResult): string {
+  const postgres = result.postgresCpuSeconds === null ? "n/a" : `${result.postgresCpuSeconds.toFixed(1)} s`;
+  return `CPU: PostgreSQL ${postgres}, Node ${result.cpuSeconds.toFixed(1)} s`;
 }
 
 /** The instant range holding the first `rows` rows of the data set (end exclusive). */
@@ -57,6 +72,7 @@ async function firstRows(ctx: BenchContext, rows: number): Promise<{ start: Date
 function rawResults(label: string, result: ChildResult, limitMs: number): BenchResult[] {
   return [
     { scenario: NAME, metric: `raw CSV, ${label} (streaming COPY)`, measured: formatMs(result.ms), target: `< ${formatMs(limitMs)}`, pass: result.ms < limitMs },
+    { scenario: NAME, metric: `raw CSV, ${label}: CPU used`, measured: describeCpu(result).replace("CPU: ", ""), target: "", pass: null },
     { scenario: NAME, metric: `raw CSV, ${label}: peak RSS`, measured: `${result.maxRssMb.toFixed(0)} MB`, target: `< ${RSS_LIMIT_MB} MB`, pass: result.maxRssMb < RSS_LIMIT_MB },
   ];
 }
