@@ -3,7 +3,7 @@ import tseslint from "typescript-eslint";
 import reactHooks from "eslint-plugin-react-hooks";
 
 export default tseslint.config(
-  { ignores: ["build/**", "node_modules/**", ".data/**", ".data-*/**", "test-results/**", "playwright-report/**", "public/build/**", ".build-*/**", "docs/**"] },
+  { ignores: ["build/**", "node_modules/**", ".data/**", ".data-*/**", "test-results/**", "playwright-report/**", "public/build/**", ".build-*/**", ".tmp-*/**", "docs/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -19,7 +19,7 @@ import { neutralizeSql, type CsvColumnKind } from "../domain/csv";
 import type { MonthPeriod } from "../domain/period";
 import type { DateTime } from "luxon";
 import { costCentsSql } from "./cost.server";
-import { utcDays } from "./rollup.server";
+import { tokensPerDayByTypeSql, utcDays } from "./rollup.server";
 
 /** Compiles SQL fragments to text without a connection. */
 const offlineCompiler = new Kysely<Database>({
@@ -51,15 +51,6 @@ type Scope = "report" | "previous";
 const setting = (name: string, type: string) => `(SELECT current_setting('tokenboard.${name}')::${type})`;
 const startOf = (scope: Scope) => setting(`${scope}_start`, "timestamptz");
 const endOf = (scope: Scope) => setting(`${scope}_end`, "timestamptz");
-
-/** Rows of the month with each row's cost; cents rounded per row so every sum of sums is exact. */
-function monthUsageSql(scope: Scope): string {
-  return `SELECT u.id, u.user_id, u.action_type, u.tokens_used, u.success, u.created_at,
-      round(${COST_CENTS_SQL}, 4) AS cost_cents
-    FROM token_usage u
-    LEFT JOIN ai_model_pricing p ON p.model_name = u.model_used
-    WHERE u.created_at >= ${startOf(scope)} AND u.created_at < ${endOf(scope)}`;
-}
 
 /** The registry's expected ranges as a relation, so out-of-range counts are SQL aggregates. */
 const EXPECTED_RANGES_SQL = `(VALUES ${ACTION_TYPES.filter((t) => t.expectedRange)
@@ -291,6 +282,17 @@ export function rawCsvSql(offsets: OffsetForm = "mixed"): string {
 }
 
 /**
+ * Planner settings for a report's transaction. Its (user, action type) rows are nearly one per
+ * month rollup row, which the planner cannot know: it estimates a tenth and picks hash
+ * aggregates that then hold ~110 MB for 120,000 groups (or spill). Sorted grouping of a sorted
+ * stream needs a fraction of that memory, and on a fresh connection (every CLI export) memory a
+ * backend touches for the first time is what costs most here. On the 10M bench set: monthly CSV
+ * 1.77 s → 1.14 s on a new connection, 1.29 s → 1.06 s warm; the page (UTC) 1.5–2.0 s → 1.0–1.4 s.
+ * work_mem keeps the CSV's final sort (~35 MB) off disk.
+ */
+const REPORT_SETTINGS = "SET LOCAL work_mem = '96MB'; SET LOCAL enable_hashagg = off";
+
+/**
  * Starts a read-only transaction on a dedicated connection with the month's bounds and zone.
  * REPEATABLE READ: every query of one page sees the same snapshot. A zone PostgreSQL does not
  * know becomes a ReportInputError.
@@ -299,6 +301,7 @@ async function openScope(pool: pg.Pool, period: MonthPeriod, previous?: MonthPer
   const client = await pool.connect();
   try {
     await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    await client.query(REPORT_SETTINGS);
     const prev = previous ?? period;
     const settings: [string, string][] = [
       ["report_start", period.start.toISOString()], ["report_end", period.end.toISOString()],
@@ -338,15 +341,6 @@ export async function withReportScope<T>(pool: pg.Pool, period: MonthPeriod, pre
 
 export type CsvExportKind = "monthly" | "raw";
 
-/**
- * For the monthly CSV's one transaction. Its (user, action type) rows are nearly one per month
- * rollup row, which the planner cannot know: it estimates a tenth and picks a hash aggregate
- * that then holds ~110 MB for 120,000 groups (or spills). Sorted grouping on a sorted stream
- * needs a fraction of that memory, and on a fresh connection (every CLI export) memory the
- * backend touches for the first time is what costs most: 1.77 s → 1.14 s on the 10M bench
- * set, 1.29 s → 1.06 s warm. work_mem keeps the final sort (~35 MB) off disk.
- */
-const MONTHLY_EXPORT_SETTINGS = "SET LOCAL work_mem = '96MB'; SET LOCAL enable_hashagg = off";
 
 /**
  * COPY … TO STDOUT as a Node stream: constant memory (backpressure pauses the socket), nothing
@@ -365,7 +359,6 @@ export async function openCsvExport(pool: pg.Pool, kind: CsvExportKind, period: 
   let text: string;
   try {
     const offsets = await offsetForm(client);
-    if (kind === "monthly") await client.query(MONTHLY_EXPORT_SETTINGS);
     text = kind === "monthly" ? monthlyCsvSql(offsets) : rawCsvSql(offsets);
   } catch (error) {
     release(error as Error);
@@ -467,10 +460,9 @@ export async function monthlyReport(pool: pg.Pool, period: MonthPeriod, previous
        WHERE NOT (g_user = 0 AND rank > ${TOP_USERS})`,
     );
     const previousTotal = await client.query<AggregateRow>(aggregateSql("previous", [[]]));
-    const perDay = await client.query<DailyTypeRow>(
-      `SELECT to_char(m.created_at, 'YYYY-MM-DD') AS day, m.action_type, sum(m.tokens_used)::bigint AS tokens, count(*)::bigint AS calls
-       FROM (${monthUsageSql("report")}) m GROUP BY 1, 2 ORDER BY 1, 2`,
-    );
+    // From the rollups (15-minute buckets group exactly into local days), not the month's raw rows.
+    const perDayQuery = tokensPerDayByTypeSql(period, period.tz).compile(offlineCompiler);
+    const perDay = await client.query<DailyTypeRow>(perDayQuery.sql, [...perDayQuery.parameters]);
     const ledger = await client.query<LedgerKindRow>(
       `SELECT kind, count(*)::bigint AS entries, sum(amount)::bigint AS amount FROM ledger_entries
        WHERE created_at >= ${startOf("report")} AND created_at < ${endOf("report")} GROUP BY kind ORDER BY kind`,

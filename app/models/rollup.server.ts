@@ -404,6 +404,31 @@ export function usageFacts(range: InstantRange, options: { wholeDays?: boolean }
     GROUP BY bucket, action_type, route, model`;
 }
 
+export interface DailyTypeTokens {
+  day: string;
+  action_type: string;
+  tokens: number;
+  calls: number;
+}
+
+/**
+ * Tokens and calls per local day in `tz` and action type, exact, from the rollups: a 15-minute
+ * bucket lies inside one local day in every zone, and where the zone keeps UTC's days over the
+ * range the day rollups serve the whole days. `where` filters the facts (columns of usageFacts).
+ */
+export function tokensPerDayByTypeSql(range: InstantRange, tz: string, where: RawBuilder<unknown> = sql`true`): RawBuilder<DailyTypeTokens> {
+  return sql<DailyTypeTokens>`
+    SELECT to_char((f.bucket AT TIME ZONE ${tz})::date, 'YYYY-MM-DD') AS day,
+           f.action_type,
+           sum(f.tokens)::bigint AS tokens,
+           sum(f.calls)::bigint AS calls
+    FROM (${usageFacts(range, { wholeDays: utcAligned(tz, range) })}) f
+    WHERE ${where}
+    GROUP BY 1, 2
+    HAVING sum(f.calls) <> 0
+    ORDER BY 1, 2`;
+}
+
 /** Token histogram bins by action type for the range (rollups plus tail). */
 export function histogramFacts(range: InstantRange): RawBuilder<unknown> {
   const split = splitRange(range);

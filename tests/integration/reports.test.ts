@@ -6,8 +6,8 @@ import { runRollup } from "../../app/models/rollup.server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NewTokenUsage } from "../../db/types";
 import { neutralizeCell } from "../../app/domain/csv";
-import { monthPeriod } from "../../app/domain/period";
-import { offsetForm, withReportScope, type OffsetForm } from "../../app/models/reports.server";
+import { monthPeriod, previousMonth } from "../../app/domain/period";
+import { monthlyReport, offsetForm, withReportScope, type OffsetForm } from "../../app/models/reports.server";
 import { loader as pageLoader } from "../../app/routes/reports/route";
 import { loader as exportLoader } from "../../app/routes/reports.export/route";
 import { loader as rawLoader } from "../../app/routes/reports.raw/route";
@@ -71,6 +71,22 @@ async function sqlMonthSums(month: string, tz: string) {
   return result.rows[0] as { calls: number; tokens: number; users: number };
 }
 
+/** Tokens and calls per local day and action type of the month, straight from token_usage. */
+async function sqlDays(month: string, tz: string) {
+  const result = await sql<{ day: string; action_type: string; tokens: number; calls: number }>`
+    SELECT to_char(created_at AT TIME ZONE ${tz}, 'YYYY-MM-DD') AS day, action_type, sum(tokens_used)::bigint AS tokens, count(*)::bigint AS calls
+    FROM token_usage
+    WHERE (created_at AT TIME ZONE ${tz}) >= ${`${month}-01`}::timestamp
+      AND (created_at AT TIME ZONE ${tz}) < ${`${month}-01`}::timestamp + interval '1 month'
+    GROUP BY 1, 2 ORDER BY 1, 2`.execute(t.db);
+  return result.rows;
+}
+
+async function reportDays(month: string, tz: string) {
+  const period = monthPeriod(month, tz);
+  return (await monthlyReport(t.pool, period, monthPeriod(previousMonth(month), tz))).perDay;
+}
+
 function totalRow(records: CsvRecord[]): CsvRecord {
   const last = records.at(-1);
   expect(last?.user_id).toBe("TOTAL");
@@ -100,6 +116,10 @@ describe("monthly totals", () => {
     }
     await insertUsage(rows);
     const [page, csv, sums] = [await pageData(month, tz), await csvRecords(exportLoader, month, tz), await sqlMonthSums(month, tz)];
+    // The chart's days (from the rollups and the queue tail) are the zone's local days.
+    const days = await sqlDays(month, tz);
+    expect(days.length).toBeGreaterThan(5);
+    expect(await reportDays(month, tz)).toEqual(days);
     const total = totalRow(csv.records);
     expect(sums.calls).toBeGreaterThan(0);
     expect(page.total.tokens_used).toBe(sums.tokens);
@@ -119,6 +139,7 @@ describe("monthly totals", () => {
     const rolledUp = await csvRecords(exportLoader, month, tz);
     expect(rolledUp.text).toBe(csv.text);
     expect((await pageData(month, tz)).total).toEqual(page.total);
+    expect(await reportDays(month, tz)).toEqual(days);
   });
 
   it.each(ZONE_MONTHS)("a row at 23:59:59.999 local on the last day belongs to the month and one at 00:00 local of the 1st to the next (%s, %s)", async (tz, month) => {

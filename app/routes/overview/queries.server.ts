@@ -1,7 +1,9 @@
 import { sql, type Kysely } from "kysely";
 import type { Database } from "../../../db/types";
 import type { DateRange } from "~/domain/period";
-import { usageFacts, userFacts, utcAligned } from "~/models/rollup.server";
+import { tokensPerDayByTypeSql, usageFacts, userFacts, type DailyTypeTokens } from "~/models/rollup.server";
+
+export type { DailyTypeTokens };
 
 export interface OverviewTotals {
   tokens: number;
@@ -9,13 +11,6 @@ export interface OverviewTotals {
   failures: number;
   costCents: number;
   activeUsers: number;
-}
-
-export interface DailyTypeTokens {
-  day: string;
-  action_type: string;
-  tokens: number;
-  calls: number;
 }
 
 export interface TypeFilter {
@@ -40,22 +35,9 @@ export async function overviewTotals(db: Kysely<Database>, range: DateRange, fil
   return result.rows[0] as OverviewTotals;
 }
 
-/**
- * Tokens and calls per local day (in the range's zone) and action type. A 15-minute bucket
- * lies inside one local day in every zone, so grouping buckets by local date is exact.
- */
+/** Tokens and calls per local day (in the range's zone) and action type, from the rollups. */
 export async function tokensPerDayByType(db: Kysely<Database>, range: DateRange, filter: TypeFilter = {}): Promise<DailyTypeTokens[]> {
-  const result = await sql<DailyTypeTokens>`
-    SELECT to_char((f.bucket AT TIME ZONE ${range.tz})::date, 'YYYY-MM-DD') AS day,
-           f.action_type,
-           sum(f.tokens)::bigint AS tokens,
-           sum(f.calls)::bigint AS calls
-    FROM (${usageFacts(range, { wholeDays: utcAligned(range.tz, range) })}) f
-    WHERE ${typeCondition(filter)}
-    GROUP BY 1, 2
-    HAVING sum(f.calls) <> 0
-    ORDER BY 1, 2`.execute(db);
-  return result.rows;
+  return (await tokensPerDayByTypeSql(range, range.tz, typeCondition(filter)).execute(db)).rows;
 }
 
 /** Outlier flags that occurred in the range, by rule (written by the outlier job). */
