@@ -79,10 +79,10 @@ const addUserTypeMeasures = sql`${addUserMeasures}, below_range = t.below_range 
  * One statement that reads `source` once and adds it into every rollup table. Being one
  * statement, it is atomic with whatever produced `source` (the queue DELETE … RETURNING).
  */
-function rollupStatement(source: RawBuilder<unknown>, options: { fresh?: boolean } = {}): RawBuilder<{ rows: number }> {
+function rollupStatement(source: RawBuilder<unknown>, options: { fresh?: boolean } = {}): RawBuilder<{ rows: number; removed: unknown[] | null }> {
   // Into empty tables (a rebuild) plain inserts do; ON CONFLICT's speculative insertion costs more.
   const upsert = (conflict: RawBuilder<unknown>, set: RawBuilder<unknown>) => (options.fresh ? sql`` : sql`ON CONFLICT ${conflict} DO UPDATE SET ${set}`);
-  return sql<{ rows: number }>`
+  return sql<{ rows: number; removed: unknown[] | null }>`
     WITH src AS MATERIALIZED (${source}),
     priced AS MATERIALIZED (${pricedSql(sql`SELECT * FROM src`)}),
     fine AS MATERIALIZED (
@@ -113,7 +113,8 @@ function rollupStatement(source: RawBuilder<unknown>, options: { fresh?: boolean
       SELECT day, user_id, action_type, sum(sign)::bigint AS calls, COALESCE(sum(sign) FILTER (WHERE NOT success), 0)::bigint AS failures,
              sum(sign * tokens_used)::bigint AS tokens, sum(sign * cost_cents) AS cost_cents,
              COALESCE(sum(sign) FILTER (WHERE below), 0)::bigint AS below_range, COALESCE(sum(sign) FILTER (WHERE above), 0)::bigint AS above_range,
-             min(created_at) FILTER (WHERE sign > 0) AS first_at, max(created_at) FILTER (WHERE sign > 0) AS last_at
+             min(created_at) FILTER (WHERE sign > 0) AS first_at, max(created_at) FILTER (WHERE sign > 0) AS last_at,
+             bool_or(sign < 0) AS removed
       FROM priced GROUP BY day, user_id, action_type
     ),
     uday AS (
@@ -138,7 +139,37 @@ function rollupStatement(source: RawBuilder<unknown>, options: { fresh?: boolean
       SELECT date_trunc('month', day::timestamp)::date, user_id, sum(calls), sum(failures), sum(tokens), sum(cost_cents) FROM ud GROUP BY 1, user_id
       ${upsert(sql`(month, user_id)`, addUserMeasures)}
     )
-    SELECT count(*)::bigint AS rows FROM src`;
+    SELECT (SELECT count(*) FROM src)::bigint AS rows,
+           (SELECT json_agg(json_build_array(day, user_id, action_type)) FROM ud WHERE removed) AS removed`;
+}
+
+/**
+ * Removes the per-user rollup rows that deleted usage rows have brought to zero, among the keys
+ * a batch subtracted from (`removed`: [day, user_id, action_type] triples). They add nothing to
+ * any sum, but users whose usage was deleted (say, on request) would otherwise stay in every
+ * per-user scan. Runs after rollupStatement in its transaction, so it sees the new sums; a
+ * measure can only be 0 on every column when no row is left (calls counts the rows).
+ */
+function pruneEmptyUserRows(removed: unknown): RawBuilder<unknown> {
+  const zero = (t: string) => sql.raw(`${t}.calls = 0 AND ${t}.failures = 0 AND ${t}.tokens = 0 AND ${t}.cost_cents = 0`);
+  return sql`
+    WITH k AS (
+      SELECT (e->>0)::date AS day, (e->>1)::uuid AS user_id, e->>2 AS action_type FROM json_array_elements(${JSON.stringify(removed)}::json) e
+    ),
+    d1 AS (
+      DELETE FROM tokenboard.user_usage_day t USING k
+      WHERE t.day = k.day AND t.user_id = k.user_id AND t.action_type = k.action_type AND ${zero("t")}
+    ),
+    d2 AS (
+      DELETE FROM tokenboard.user_usage_day_total t USING (SELECT DISTINCT day, user_id FROM k) k
+      WHERE t.day = k.day AND t.user_id = k.user_id AND ${zero("t")}
+    ),
+    d3 AS (
+      DELETE FROM tokenboard.user_usage_month t USING (SELECT DISTINCT date_trunc('month', day::timestamp)::date AS month, user_id, action_type FROM k) k
+      WHERE t.month = k.month AND t.user_id = k.user_id AND t.action_type = k.action_type AND ${zero("t")}
+    )
+    DELETE FROM tokenboard.user_usage_month_total t USING (SELECT DISTINCT date_trunc('month', day::timestamp)::date AS month, user_id FROM k) k
+    WHERE t.month = k.month AND t.user_id = k.user_id AND ${zero("t")}`;
 }
 
 const QUEUE_COLUMNS = sql`sign, created_at, user_id, action_type, route, model_used, success, tokens_used, input_tokens, output_tokens, calculated_cost_cents, audio_seconds`;
@@ -167,6 +198,8 @@ async function consumeBatch(db: Kysely<Database>, batchSize: number): Promise<nu
       WHERE id = ANY(ARRAY(SELECT id FROM tokenboard.usage_rollup_queue ORDER BY id LIMIT ${batchSize} FOR UPDATE SKIP LOCKED))
       RETURNING ${QUEUE_COLUMNS}`;
     const result = await rollupStatement(source).execute(trx);
+    const removed = result.rows[0]?.removed;
+    if (removed) await pruneEmptyUserRows(removed).execute(trx);
     return Number(result.rows[0]?.rows ?? 0);
   });
 }

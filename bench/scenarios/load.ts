@@ -4,7 +4,7 @@
  * a loop and the rollup job runs as in production (server/jobs.ts). Reports events/s, loader p95
  * during the load, the 503s answered under backpressure (the client retries them), and rows lost
  * (acknowledged events missing from token_usage: must be 0). Everything inserted is deleted at
- * the end, and the all-zero per-user rollup rows its random users leave behind with it.
+ * the end; the rollup job removes the per-user rollup rows that brings to zero (docs/rollups.md).
  */
 import { randomUUID } from "node:crypto";
 import { sql, type Kysely } from "kysely";
@@ -29,8 +29,8 @@ const MAX_SECONDS = 300;
 
 /**
  * Bench events have users of their own, so once they are deleted and rolled up their per-user
- * rollup rows are all zero. Left in place they lengthen every later per-user read (the
- * overview's active users among them).
+ * rollup rows are all zero. The rollup job removes those itself now; this sweeps the ones runs
+ * of earlier versions left, which would lengthen every later per-user read.
  */
 async function removeEmptyUserRows(db: Kysely<Database>): Promise<number> {
   let removed = 0;

@@ -159,6 +159,32 @@ describe("per-user facts from month rollups", () => {
     expect(after.rows).toEqual(before.rows);
     expect(after.rows.length).toBeGreaterThan(0);
   });
+
+  it("deleted usage leaves no all-zero per-user rollup rows: a user whose usage is all deleted is gone from them", async () => {
+    const gone = "00000000-0000-4000-8000-00000000dead";
+    const userRows = async () => {
+      const r = await sql<{ n: number }>`
+        SELECT (SELECT count(*) FROM tokenboard.user_usage_day WHERE user_id = ${gone}) + (SELECT count(*) FROM tokenboard.user_usage_day_total WHERE user_id = ${gone})
+             + (SELECT count(*) FROM tokenboard.user_usage_month WHERE user_id = ${gone}) + (SELECT count(*) FROM tokenboard.user_usage_month_total WHERE user_id = ${gone}) AS n`.execute(t.db);
+      return Number(r.rows[0]?.n);
+    };
+    const zeroRows = async () => {
+      const r = await sql<{ n: number }>`
+        SELECT (SELECT count(*) FROM tokenboard.user_usage_day WHERE calls = 0) + (SELECT count(*) FROM tokenboard.user_usage_day_total WHERE calls = 0)
+             + (SELECT count(*) FROM tokenboard.user_usage_month WHERE calls = 0) + (SELECT count(*) FROM tokenboard.user_usage_month_total WHERE calls = 0) AS n`.execute(t.db);
+      return Number(r.rows[0]?.n);
+    };
+    await insertUsage(t.db, randomUsageRows(random, 40, FROM, TO).map((row) => ({ ...row, user_id: gone })));
+    await runRollup(t.db);
+    expect(await userRows()).toBeGreaterThan(4);
+    // Half of another set of keys, and every row of the user: deletes processed by the job.
+    await sql`DELETE FROM token_usage WHERE id IN (SELECT id FROM token_usage WHERE user_id <> ${gone} ORDER BY md5(id::text || 'z') LIMIT 300)`.execute(t.db);
+    await sql`DELETE FROM token_usage WHERE user_id = ${gone}`.execute(t.db);
+    await runRollup(t.db, { batchSize: 100 });
+    expect(await userRows()).toBe(0);
+    expect(await zeroRows()).toBe(0);
+    for (const [, range] of RANGES) expect(await fromFacts(range, { byType: true })).toEqual(await fromRaw(range, { byType: true }));
+  });
 });
 
 describe("reportBounds", () => {
