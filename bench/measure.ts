@@ -114,6 +114,22 @@ export async function postgresCpu(pool: pg.Pool): Promise<Map<number, number> | 
   return cpu;
 }
 
+/**
+ * postgresCpu once the backends that appeared since `before` have ended (or `maxMs` passed):
+ * a finished client's backend exits a moment after the client does, and only then is its CPU
+ * added to the postmaster's count for exited children.
+ */
+export async function postgresCpuSettled(pool: pg.Pool, before: Map<number, number> | null, maxMs = 2_000): Promise<Map<number, number> | null> {
+  const deadline = performance.now() + maxMs;
+  for (;;) {
+    const now = await postgresCpu(pool);
+    if (!before || !now || performance.now() > deadline) return now;
+    // The reading's own backend belongs to `pool`, which was there before.
+    if ([...now.keys()].every((pid) => before.has(pid))) return now;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 export function cpuDelta(before: Map<number, number> | null, after: Map<number, number> | null): number | null {
   if (!before || !after) return null;
   let total = 0;

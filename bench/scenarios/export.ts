@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { sql } from "kysely";
 import { monthPeriod } from "../../app/domain/period";
-import { cpuDelta, formatMs, formatRatio, postgresCpu } from "../measure";
+import { cpuDelta, formatMs, formatRatio, postgresCpu, postgresCpuSettled } from "../measure";
 import type { BenchContext, BenchResult, BenchScenario } from "../types";
 
 const NAME = "export";
@@ -44,7 +44,7 @@ async function child(ctx: BenchContext, mode: string, start: Date, end: Date): P
     env: { ...process.env, DATABASE_URL: ctx.url },
     maxBuffer: 1 << 20,
   });
-  const postgresCpuSeconds = cpuDelta(pgBefore, await postgresCpu(ctx.pool));
+  const postgresCpuSeconds = cpuDelta(pgBefore, await postgresCpuSettled(ctx.pool, pgBefore));
   const result = { ...(JSON.parse(stdout.trim().split("\n").at(-1) as string) as Omit<ChildResult, "postgresCpuSeconds">), postgresCpuSeconds };
   ctx.log(`  ${mode}: ${result.rows.toLocaleString("en-US")} lines, ${(result.bytes / 1e6).toFixed(0)} MB in ${formatMs(result.ms)}, peak RSS ${result.maxRssMb.toFixed(0)} MB; ${describeCpu(result)}`);
   return result;
