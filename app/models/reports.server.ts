@@ -19,7 +19,7 @@ import { neutralizeSql, type CsvColumnKind } from "../domain/csv";
 import type { MonthPeriod } from "../domain/period";
 import type { DateTime } from "luxon";
 import { costCentsSql } from "./cost.server";
-import { tokensPerDayByTypeSql, utcDays } from "./rollup.server";
+import { tokensPerDayByTypeSql, userRangeSplit, utcDays } from "./rollup.server";
 
 /** Compiles SQL fragments to text without a connection. */
 const offlineCompiler = new Kysely<Database>({
@@ -67,28 +67,50 @@ type GroupColumn = "user_id" | "action_type";
  * in one UTC month [m, m1) (offsets are under a day): `use_month` then reads that month's row
  * of user_usage_month minus the day rows of the month outside [d0, d1), at most two days.
  *
+ * An edge the month covers for more than half of its UTC day (New York's first, Kolkata's
+ * last) is read as that day's rollup row minus the raw rows of the part outside the month, the
+ * rule userRangeSplit applies for the per-user pages: `lead_sub` for the day r0 = d0 − 1,
+ * `tail_sub` for the day d1; [r0, r1) are the days read from rollups and the queue. So at most
+ * half a day of raw rows is read at each end (New York: 8 hours in all instead of 24).
+ *
  * Computed here and set per transaction like the bounds (openScope), so every condition is a
  * stable expression: index scans with run-time keys, and branches switched off by use_month
  * are one-time filters that never run.
  */
-export function reportBounds(start: Date, end: Date): Record<"d0" | "d1" | "d0i" | "d1i" | "m" | "m1" | "use_month", string> {
+export function reportBounds(start: Date, end: Date): Record<keyof typeof BOUND_TYPES, string> {
   const { innerFrom: d0, innerTo: d1 } = utcDays({ start, end });
   const m = d0.startOf("month");
   const m1 = m.plus({ months: 1 });
+  const edges = userRangeSplit({ start, end }).days;
+  const leadSub = d0 < d1 && edges !== null && edges.fromInstant < d0.toJSDate();
+  const tailSub = d0 < d1 && edges !== null && edges.toInstant > d1.toJSDate();
+  const r0 = leadSub ? d0.minus({ days: 1 }) : d0;
+  const r1 = tailSub ? d1.plus({ days: 1 }) : d1;
   const date = (d: DateTime) => d.toISODate() as string;
-  return { d0: date(d0), d1: date(d1), d0i: d0.toISO() as string, d1i: d1.toISO() as string, m: date(m), m1: date(m1), use_month: String(d0 < d1 && d1 <= m1) };
+  const instant = (d: DateTime) => d.toISO() as string;
+  return {
+    d0: date(d0), d1: date(d1), d0i: instant(d0), d1i: instant(d1), m: date(m), m1: date(m1), use_month: String(d0 < d1 && d1 <= m1),
+    lead_sub: String(leadSub), tail_sub: String(tailSub), r0: date(r0), r0i: instant(r0), r1i: instant(r1),
+  };
 }
 
-const BOUND_TYPES = { d0: "date", d1: "date", d0i: "timestamptz", d1i: "timestamptz", m: "date", m1: "date", use_month: "boolean" } as const;
+const BOUND_TYPES = {
+  d0: "date", d1: "date", d0i: "timestamptz", d1i: "timestamptz", m: "date", m1: "date", use_month: "boolean",
+  lead_sub: "boolean", tail_sub: "boolean", r0: "date", r0i: "timestamptz", r1i: "timestamptz",
+} as const;
 const bound = (scope: Scope, name: keyof typeof BOUND_TYPES) => setting(`${scope}_${name}`, BOUND_TYPES[name]);
 
-/** One row's measures, for a raw row or a queued row (`sign` -1 for a deleted row). */
-function rowMeasures(sign: string): string {
+/**
+ * One row's measures, for a raw row or a queued row (`sign` -1 for a deleted row). Its time
+ * counts as a first or last call only for an added row and where `inside` holds.
+ */
+function rowMeasures(sign: string, inside = "true"): string {
+  const at = `CASE WHEN ${sign} > 0 AND ${inside} THEN u.created_at END`;
   return `u.user_id, u.action_type, ${sign} AS calls, ${sign} * u.tokens_used AS tokens, ${sign} * (${COST_CENTS_SQL}) AS cost_cents,
       CASE WHEN u.success THEN 0 ELSE ${sign} END AS failures,
       CASE WHEN u.tokens_used < r.min_tokens THEN ${sign} ELSE 0 END AS below,
       CASE WHEN u.tokens_used > r.max_tokens THEN ${sign} ELSE 0 END AS above,
-      CASE WHEN ${sign} > 0 THEN u.created_at END AS first_at, CASE WHEN ${sign} > 0 THEN u.created_at END AS last_at`;
+      ${at} AS first_at, ${at} AS last_at`;
 }
 
 /**
@@ -100,15 +122,18 @@ function userTypeMonthSql(scope: Scope): string {
   const joins = `LEFT JOIN ai_model_pricing p ON p.model_name = u.model_used LEFT JOIN ${EXPECTED_RANGES_SQL} ON r.action_type = u.action_type`;
   const [s, e] = [startOf(scope), endOf(scope)];
   const b = (name: keyof typeof BOUND_TYPES) => bound(scope, name);
-  const inDays = (column: string) => `${column} >= ${b("d0i")} AND ${column} < ${b("d1i")}`;
+  // A month row's first (last) call is the pair's first (last) in the range when it lies in the
+  // range: it is the extreme of the whole UTC month, a superset of the range's part in it.
+  // Otherwise the first (last) whole day holding one gives it.
+  const inRange = (column: string) => `${column} >= ${s} AND ${column} < ${e}`;
   return `SELECT x.user_id, x.action_type, sum(x.calls) AS calls, sum(x.tokens) AS tokens_used, round(sum(x.cost_cents), 4) AS cost_cents,
       sum(x.failures) AS failures, sum(x.below) AS below_range, sum(x.above) AS above_range, min(x.first_at) AS first_at, max(x.last_at) AS last_at
     FROM (
       SELECT m.user_id, m.action_type, m.calls, m.tokens, m.cost_cents, m.failures, m.below_range AS below, m.above_range AS above,
-        CASE WHEN ${inDays("m.first_at")} THEN m.first_at ELSE (
+        CASE WHEN ${inRange("m.first_at")} THEN m.first_at ELSE (
           SELECT d.first_at FROM tokenboard.user_usage_day d WHERE d.user_id = m.user_id AND d.action_type = m.action_type
             AND d.day >= ${b("d0")} AND d.day < ${b("d1")} AND d.first_at IS NOT NULL ORDER BY d.day LIMIT 1) END AS first_at,
-        CASE WHEN ${inDays("m.last_at")} THEN m.last_at ELSE (
+        CASE WHEN ${inRange("m.last_at")} THEN m.last_at ELSE (
           SELECT d.last_at FROM tokenboard.user_usage_day d WHERE d.user_id = m.user_id AND d.action_type = m.action_type
             AND d.day >= ${b("d0")} AND d.day < ${b("d1")} AND d.last_at IS NOT NULL ORDER BY d.day DESC LIMIT 1) END AS last_at
       FROM tokenboard.user_usage_month m
@@ -122,17 +147,38 @@ function userTypeMonthSql(scope: Scope): string {
       FROM tokenboard.user_usage_day d
       WHERE NOT ${b("use_month")} AND d.day >= ${b("d0")} AND d.day < ${b("d1")}
       UNION ALL
-      SELECT ${rowMeasures("u.sign")}
+      -- An edge day read whole (lead_sub / tail_sub). Its first or last call may lie in the part
+      -- outside the month: then the pair's first (last) call inside is looked up in raw rows.
+      SELECT d.user_id, d.action_type, d.calls, d.tokens, d.cost_cents, d.failures, d.below_range, d.above_range,
+        CASE WHEN d.first_at >= ${s} AND d.first_at < ${e} THEN d.first_at WHEN d.first_at < ${s} THEN (
+          SELECT min(u.created_at) FROM token_usage u WHERE u.user_id = d.user_id AND u.action_type = d.action_type
+            AND u.created_at >= ${s} AND u.created_at < ${b("d0i")}) END,
+        CASE WHEN d.last_at >= ${s} AND d.last_at < ${e} THEN d.last_at WHEN d.last_at >= ${e} THEN (
+          SELECT max(u.created_at) FROM token_usage u WHERE u.user_id = d.user_id AND u.action_type = d.action_type
+            AND u.created_at >= ${b("d1i")} AND u.created_at < ${e}) END
+      FROM tokenboard.user_usage_day d
+      WHERE (${b("lead_sub")} AND d.day = ${b("r0")}) OR (${b("tail_sub")} AND d.day = ${b("d1")})
+      UNION ALL
+      SELECT ${rowMeasures("u.sign", `u.created_at >= ${s} AND u.created_at < ${e}`)}
       FROM tokenboard.usage_rollup_queue u ${joins}
-      WHERE ${inDays("u.created_at")}
+      WHERE u.created_at >= ${b("r0i")} AND u.created_at < ${b("r1i")}
       UNION ALL
       SELECT ${rowMeasures("1")}
       FROM token_usage u ${joins}
-      WHERE u.created_at >= ${s} AND u.created_at < LEAST(${b("d0i")}, ${e})
+      WHERE NOT ${b("lead_sub")} AND u.created_at >= ${s} AND u.created_at < LEAST(${b("d0i")}, ${e})
       UNION ALL
       SELECT ${rowMeasures("1")}
       FROM token_usage u ${joins}
-      WHERE u.created_at >= GREATEST(${b("d1i")}, ${s}) AND u.created_at < ${e}
+      WHERE NOT ${b("tail_sub")} AND u.created_at >= GREATEST(${b("d1i")}, ${s}) AND u.created_at < ${e}
+      UNION ALL
+      -- The parts of edge days read whole that lie outside the month.
+      SELECT ${rowMeasures("-1")}
+      FROM token_usage u ${joins}
+      WHERE ${b("lead_sub")} AND u.created_at >= ${b("r0i")} AND u.created_at < ${s}
+      UNION ALL
+      SELECT ${rowMeasures("-1")}
+      FROM token_usage u ${joins}
+      WHERE ${b("tail_sub")} AND u.created_at >= ${e} AND u.created_at < ${b("r1i")}
     ) x
     GROUP BY x.user_id, x.action_type
     HAVING sum(x.calls) <> 0`;

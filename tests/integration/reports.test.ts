@@ -7,11 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NewTokenUsage } from "../../db/types";
 import { neutralizeCell } from "../../app/domain/csv";
 import { monthPeriod, previousMonth } from "../../app/domain/period";
-import { monthlyReport, offsetForm, withReportScope, type OffsetForm } from "../../app/models/reports.server";
+import { monthlyReport, offsetForm, reportBounds, withReportScope, type OffsetForm } from "../../app/models/reports.server";
 import { loader as pageLoader } from "../../app/routes/reports/route";
 import { loader as exportLoader } from "../../app/routes/reports.export/route";
 import { loader as rawLoader } from "../../app/routes/reports.raw/route";
 import { requestAs, staffSession, type TestStaff } from "../support/staff";
+import { seededRandom } from "../support/usage-rows";
 import { createTestDatabase, type TestDatabase } from "../support/test-db";
 
 let t: TestDatabase;
@@ -165,6 +166,102 @@ describe("monthly totals", () => {
     const sums = await sqlMonthSums(month, tz);
     expect(raw.records.length).toBe(sums.calls);
     expect(raw.records.reduce((s, r) => s + Number(r.tokens_used), 0)).toBe(sums.tokens);
+  });
+});
+
+describe("edge days read whole", () => {
+  // New York's first UTC day and Kolkata's last are mostly inside the month: they are read as
+  // the day's rollup minus the raw rows outside the month. A user with calls on both sides of
+  // the month's boundary within that day must still get the month's sums and its own first and
+  // last call, whether the rows are still queued or rolled up.
+  const CASES: { tz: string; month: string; times: string[]; inside: string[] }[] = [
+    {
+      tz: "America/New_York",
+      month: "2023-03",
+      times: ["2023-03-01T02:00:00Z", "2023-03-01T07:00:00Z", "2023-03-01T20:00:00Z", "2023-03-15T12:00:00Z", "2023-04-01T03:00:00Z", "2023-04-01T06:00:00Z"],
+      inside: ["2023-03-01T07:00:00Z", "2023-03-01T20:00:00Z", "2023-03-15T12:00:00Z", "2023-04-01T03:00:00Z"],
+    },
+    {
+      tz: "Asia/Kolkata",
+      month: "2023-05",
+      times: ["2023-04-30T12:00:00Z", "2023-04-30T20:00:00Z", "2023-05-10T00:00:00Z", "2023-05-31T10:00:00Z", "2023-05-31T20:00:00Z"],
+      inside: ["2023-04-30T20:00:00Z", "2023-05-10T00:00:00Z", "2023-05-31T10:00:00Z"],
+    },
+  ];
+
+  it.each(CASES)("sums, first and last call of a user with calls on both sides of the boundary ($tz, $month)", async ({ tz, month, times, inside }) => {
+    const bounds = reportBounds(monthPeriod(month, tz).start, monthPeriod(month, tz).end);
+    expect(bounds.lead_sub === "true" || bounds.tail_sub === "true").toBe(true);
+    const user = userId();
+    await insertUsage(times.map((at, i) => usage(new Date(at), { user_id: user, tokens_used: 100 * (i + 1) })));
+    const expected = {
+      calls: String(inside.length),
+      tokens_used: String(inside.reduce((sum, at) => sum + 100 * (times.indexOf(at) + 1), 0)),
+      first_at: DateTime.fromISO(inside[0] as string, { zone: tz }).toFormat("yyyy-MM-dd'T'HH:mm:ssZZ"),
+      last_at: DateTime.fromISO(inside.at(-1) as string, { zone: tz }).toFormat("yyyy-MM-dd'T'HH:mm:ssZZ"),
+    };
+    const row = async () => {
+      const { records } = await csvRecords(exportLoader, month, tz);
+      const found = records.find((r) => r.user_id === user) as CsvRecord;
+      return { calls: found.calls, tokens_used: found.tokens_used, first_at: found.first_at, last_at: found.last_at };
+    };
+    expect(await row()).toEqual(expected);
+    await runRollup(t.db);
+    expect(await row()).toEqual(expected);
+    const sums = await sqlMonthSums(month, tz);
+    expect(Number(totalRow((await csvRecords(exportLoader, month, tz)).records).tokens_used)).toBe(sums.tokens);
+  });
+});
+
+describe("per (user, action type) rows against raw SQL", () => {
+  const CASES: [string, string][] = [
+    ["America/New_York", "2022-03"],
+    ["Asia/Kolkata", "2022-05"],
+    ["Pacific/Chatham", "2022-09"],
+    ["Europe/Berlin", "2022-10"],
+    ["Australia/Adelaide", "2022-04"],
+    ["UTC", "2022-07"],
+  ];
+
+  async function sqlPairs(month: string, tz: string) {
+    const result = await sql<{ user_id: string; action_type: string; calls: number; tokens: number; first_ms: number; last_ms: number }>`
+      SELECT user_id::text, action_type, count(*)::int AS calls, sum(tokens_used)::bigint AS tokens,
+             (extract(epoch FROM min(created_at)) * 1000)::float8 AS first_ms, (extract(epoch FROM max(created_at)) * 1000)::float8 AS last_ms
+      FROM token_usage
+      WHERE (created_at AT TIME ZONE ${tz}) >= ${`${month}-01`}::timestamp
+        AND (created_at AT TIME ZONE ${tz}) < ${`${month}-01`}::timestamp + interval '1 month'
+      GROUP BY 1, 2 ORDER BY 1, 2`.execute(t.db);
+    return result.rows.map((r) => ({ ...r, first_ms: Math.round(r.first_ms), last_ms: Math.round(r.last_ms) }));
+  }
+
+  async function csvPairs(month: string, tz: string) {
+    const { records } = await csvRecords(exportLoader, month, tz);
+    return records
+      .filter((r) => r.user_id !== "TOTAL")
+      .map((r) => ({ user_id: r.user_id, action_type: r.action_type, calls: Number(r.calls), tokens: Number(r.tokens_used), first_ms: Date.parse(r.first_at as string), last_ms: Date.parse(r.last_at as string) }));
+  }
+
+  it.each(CASES)("calls, tokens, first and last call per pair equal raw SQL in %s, %s (queued, mixed, rolled up)", async (tz, month) => {
+    const period = monthPeriod(month, tz);
+    const users = Array.from({ length: 4 }, () => userId());
+    const types = ["chat_conversation", "vision_generation", "transcription"];
+    const random = seededRandom(20220301);
+    // Rows from two days before the month to two days after it, many per pair, so that every
+    // edge day holds calls on both sides of the month's boundary.
+    const from = period.start.getTime() - 2 * 86_400_000;
+    const span = period.end.getTime() + 2 * 86_400_000 - from;
+    const rows = Array.from({ length: 600 }, () =>
+      usage(new Date(from + Math.floor(random() * span)), { user_id: users[Math.floor(random() * users.length)], action_type: types[Math.floor(random() * types.length)], tokens_used: 1 + Math.floor(random() * 900) }),
+    );
+    await insertUsage(rows.slice(0, 300));
+    await runRollup(t.db);
+    await insertUsage(rows.slice(300));
+    const expected = (await sqlPairs(month, tz)).filter((p) => users.includes(p.user_id));
+    expect(expected.length).toBe(users.length * types.length);
+    const mine = async () => (await csvPairs(month, tz)).filter((p) => users.includes(p.user_id));
+    expect(await mine()).toEqual(expected);
+    await runRollup(t.db);
+    expect(await mine()).toEqual(expected);
   });
 });
 

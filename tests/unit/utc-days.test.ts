@@ -3,6 +3,7 @@ import type { DateTime } from "luxon";
 import { describe, expect, it } from "vitest";
 import { splitRange, userRangeSplit, utcDays } from "../../app/models/rollup.server";
 import { reportBounds } from "../../app/models/reports.server";
+import { monthPeriod } from "../../app/domain/period";
 
 const DAY = 86_400_000;
 const isMidnight = (d: DateTime) => d.toMillis() % DAY === 0;
@@ -46,5 +47,17 @@ describe("utcDays", () => {
       }),
       { numRuns: 2_000 },
     );
+  });
+
+  it("a month's edge day is read whole when the month covers more than half of it", () => {
+    const subs = (month: string, tz: string) => {
+      const b = reportBounds(monthPeriod(month, tz).start, monthPeriod(month, tz).end);
+      return [b.lead_sub, b.tail_sub, b.r0, b.d1];
+    };
+    // New York (UTC−5 on 1 March): 19 of the first UTC day's 24 hours are March.
+    expect(subs("2023-03", "America/New_York")).toEqual(["true", "false", "2023-03-01", "2023-04-01"]);
+    // Kolkata (UTC+5:30): 18.5 hours of 31 May UTC are May; 5.5 hours of 30 April.
+    expect(subs("2023-05", "Asia/Kolkata")).toEqual(["false", "true", "2023-05-01", "2023-05-31"]);
+    expect(subs("2023-05", "UTC")).toEqual(["false", "false", "2023-05-01", "2023-06-01"]);
   });
 });
