@@ -258,7 +258,7 @@ describe("per (user, action type) rows against raw SQL", () => {
     await insertUsage(rows.slice(300));
     const expected = (await sqlPairs(month, tz)).filter((p) => users.includes(p.user_id));
     expect(expected.length).toBe(users.length * types.length);
-    const mine = async () => (await csvPairs(month, tz)).filter((p) => users.includes(p.user_id));
+    const mine = async () => (await csvPairs(month, tz)).filter((p) => users.includes(p.user_id as string));
     expect(await mine()).toEqual(expected);
     await runRollup(t.db);
     expect(await mine()).toEqual(expected);
