@@ -3,8 +3,10 @@
  * refusal, static assets. Kept free of business rules; loaders and actions do auth.
  */
 import { createRequestHandler } from "@remix-run/express";
-import type { ServerBuild } from "@remix-run/node";
+import type { ActionFunction, LoaderFunction, ServerBuild } from "@remix-run/node";
 import { randomBytes } from "node:crypto";
+import type { IncomingHttpHeaders } from "node:http";
+import { Readable } from "node:stream";
 import express, { type NextFunction, type Request, type Response } from "express";
 
 export interface AppOptions {
@@ -65,6 +67,91 @@ export function refuseCrossSitePosts(req: Request, res: Response, next: NextFunc
   res.status(403).type("text/plain").send("Cross-site request refused: submit the form from tokenboard itself.");
 }
 
+type RouteFunction = LoaderFunction | ActionFunction;
+
+const BUFFERED_BODY_BYTES = 64 * 1024;
+
+/** A body of declared length (Node's parser holds the client to it) read whole. */
+async function readSmallBody(req: Request): Promise<ArrayBuffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Uint8Array.from(Buffer.concat(chunks)).buffer;
+}
+
+function fetchHeaders(raw: IncomingHttpHeaders): Headers {
+  const headers = new Headers();
+  for (const [key, value] of Object.entries(raw)) {
+    if (Array.isArray(value)) for (const item of value) headers.append(key, item);
+    else if (value !== undefined) headers.set(key, value);
+  }
+  return headers;
+}
+
+/**
+ * One API route module function served without Remix's request pipeline: the Fetch Request
+ * Remix would build (method, headers, body, abort on disconnect), the same function, its
+ * Response written as it is. What the pipeline adds per request — matching the URL against
+ * every route, web streams for the body both ways — is most of the HTTP layer's CPU for a
+ * small JSON call (docs/decisions/007-api-without-remix-pipeline.md).
+ */
+function serveModuleFunction(fn: RouteFunction) {
+  return async (req: Request, res: Response) => {
+    const controller = new AbortController();
+    res.on("close", () => {
+      if (!res.writableFinished) controller.abort();
+    });
+    const init: RequestInit & { duplex?: "half" } = { method: req.method, headers: fetchHeaders(req.headers), signal: controller.signal };
+    try {
+      if (req.method !== "GET" && req.method !== "HEAD") {
+        // A small body of declared length is read at once (a web stream per request costs more
+        // than the call it carries); anything else streams, so the route's own size limit holds.
+        const length = Number(req.headers["content-length"] ?? Number.NaN);
+        if (length <= BUFFERED_BODY_BYTES && !req.headers["transfer-encoding"]) init.body = await readSmallBody(req);
+        else {
+          init.body = Readable.toWeb(req) as unknown as ReadableStream<Uint8Array>;
+          init.duplex = "half";
+        }
+      }
+      const request = new globalThis.Request(`http://${req.headers.host ?? "localhost"}${req.originalUrl}`, init);
+      let response: unknown;
+      try {
+        response = await fn({ request, params: req.params, context: { cspNonce: res.locals.cspNonce as string } });
+      } catch (thrown) {
+        if (!(thrown instanceof globalThis.Response)) throw thrown;
+        response = thrown;
+      }
+      if (!(response instanceof globalThis.Response)) throw new Error(`${req.path}: an API route must answer a Response`);
+      res.status(response.status);
+      response.headers.forEach((value, key) => res.append(key, value));
+      res.end(Buffer.from(await response.arrayBuffer()));
+    } catch (error) {
+      // The route functions answer their own errors (apiFailure); this is the adapter's.
+      console.error("[tokenboard] api adapter error", error);
+      if (!res.headersSent) res.status(500).type("application/json").end(JSON.stringify({ error: "internal error" }));
+      else res.destroy();
+    }
+  };
+}
+
+/**
+ * The JSON API (`/api/v1/*` route modules of a production build): GET to the module's loader,
+ * other methods but HEAD to its action. Anything a module does not handle falls through to
+ * Remix, which answers it as before.
+ */
+export function apiRouter(build: Pick<ServerBuild, "routes">): express.Router {
+  const router = express.Router();
+  for (const route of Object.values(build.routes)) {
+    if (!route?.path?.startsWith("api/v1/")) continue;
+    const { loader, action } = route.module;
+    router.all(`/${route.path}`, (req, res, next) => {
+      const fn = req.method === "GET" ? loader : req.method === "HEAD" ? undefined : action;
+      if (!fn) return next();
+      void serveModuleFunction(fn)(req, res);
+    });
+  }
+  return router;
+}
+
 export function createApp(options: AppOptions): express.Express {
   const app = express();
   app.disable("x-powered-by");
@@ -82,6 +169,8 @@ export function createApp(options: AppOptions): express.Express {
     app.use("/assets", express.static(`${options.clientDir}/assets`, { immutable: true, maxAge: "1y" }));
     app.use(express.static(options.clientDir, { maxAge: "1h" }));
   }
+  // In production the API's route functions are called directly (same code, same answers).
+  if (typeof options.build !== "function") app.use(apiRouter(options.build));
   app.all(
     "*",
     createRequestHandler({
