@@ -72,15 +72,11 @@ async function startServer(ctx: BenchContext): Promise<{ base: string; close: ()
     app.use(createApp({ build, mode: "production" }));
     how = `Remix build ${path.relative(process.cwd(), buildDir)}`;
   } else {
-    const { action } = await import("../../app/routes/api.v1.ledger/route");
-    app.post("/api/v1/ledger", async (req, res) => {
-      const chunks: Buffer[] = [];
-      for await (const chunk of req) chunks.push(chunk as Buffer);
-      const request = new Request(`http://127.0.0.1${req.url}`, { method: "POST", headers: req.headers as Record<string, string>, body: Buffer.concat(chunks) });
-      const response = await action({ request, params: {}, context: {} });
-      res.status(response.status).type("application/json").send(await response.text());
-    });
-    how = "route action (no build found)";
+    // The production API router (server/app.ts) over the route module from source.
+    const { apiRouter } = await import("../../server/app");
+    const module = await import("../../app/routes/api.v1.ledger/route");
+    app.use(apiRouter({ routes: { ledger: { id: "ledger", path: "api/v1/ledger", module } } as unknown as ServerBuild["routes"] }));
+    how = "route action through the API router (no build found)";
   }
   const server = http.createServer(app);
   server.keepAliveTimeout = 30_000;
