@@ -142,11 +142,12 @@ export function apiRouter(build: Pick<ServerBuild, "routes">): express.Router {
   const router = express.Router();
   for (const route of Object.values(build.routes)) {
     if (!route?.path?.startsWith("api/v1/")) continue;
-    const { loader, action } = route.module;
+    const serveLoader = route.module.loader && serveModuleFunction(route.module.loader);
+    const serveAction = route.module.action && serveModuleFunction(route.module.action);
     router.all(`/${route.path}`, (req, res, next) => {
-      const fn = req.method === "GET" ? loader : req.method === "HEAD" ? undefined : action;
-      if (!fn) return next();
-      void serveModuleFunction(fn)(req, res);
+      const serve = req.method === "GET" ? serveLoader : req.method === "HEAD" ? undefined : serveAction;
+      if (!serve) return next();
+      void serve(req, res);
     });
   }
   return router;
