@@ -7,7 +7,7 @@ import { costCentsSql } from "../../app/models/cost.server";
 import { detectOutliers } from "../../app/models/outliers.server";
 import { rebuildRollups, runRollup, usageFacts } from "../../app/models/rollup.server";
 import { createTestDatabase, type TestDatabase } from "../support/test-db";
-import { insertUsage, randomUsageRows, seededRandom } from "../support/usage-rows";
+import { insertTestPricing, insertUsage, randomUsageRows, seededRandom } from "../support/usage-rows";
 import { allowUnregisteredTypes, normalRows, plantedRows } from "./outliers-fixtures";
 
 /**
@@ -151,10 +151,7 @@ describe("the rollup job killed mid-batch", () => {
 
   it("leaves committed batches, rolls back the killed one, and the next run equals raw SQL and a full rebuild", async () => {
     const t = rollupDb;
-    await t.db.insertInto("ai_model_pricing").values([
-      { model_name: "gpt-4o", input_price_per_1m: 2.5, output_price_per_1m: 10 },
-      { model_name: "gpt-4o-mini", input_price_per_1m: 0.15, output_price_per_1m: 0.6 },
-    ]).execute();
+    await insertTestPricing(t.db);
     // History already rolled up, including one row of the key the test will lock.
     await insertUsage(t.db, [
       ...rowsAvoidingLockedDay(1_500, FROM, TO),

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { coverDays, rebuildRollups, runRollup, userFacts, userRangeSplit, type InstantRange } from "../../app/models/rollup.server";
 import { costCentsSql } from "../../app/models/cost.server";
 import { createTestDatabase, type TestDatabase } from "../support/test-db";
-import { insertUsage, randomUsageRows, seededRandom } from "../support/usage-rows";
+import { insertTestPricing, insertUsage, randomUsageRows, seededRandom } from "../support/usage-rows";
 
 /**
  * Month rollups (migration 0012): per-user reads over whole UTC days use a month's row minus
@@ -12,10 +12,7 @@ import { insertUsage, randomUsageRows, seededRandom } from "../support/usage-row
 let t: TestDatabase;
 beforeAll(async () => {
   t = await createTestDatabase();
-  await t.db.insertInto("ai_model_pricing").values([
-    { model_name: "gpt-4o", input_price_per_1m: 2.5, output_price_per_1m: 10 },
-    { model_name: "gpt-4o-mini", input_price_per_1m: 0.15, output_price_per_1m: 0.6 },
-  ]).execute();
+  await insertTestPricing(t.db);
 });
 afterAll(async () => t.drop());
 

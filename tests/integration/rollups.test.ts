@@ -4,16 +4,12 @@ import { createDb } from "../../db/database";
 import { rebuildRollups, runRollup, usageFacts, userActionTotals, histogramFacts } from "../../app/models/rollup.server";
 import { costCentsSql } from "../../app/models/cost.server";
 import { createTestDatabase, type TestDatabase } from "../support/test-db";
-import { insertUsage, randomUsageRows, seededRandom } from "../support/usage-rows";
+import { insertTestPricing, insertUsage, randomUsageRows, seededRandom } from "../support/usage-rows";
 
 let t: TestDatabase;
 beforeAll(async () => {
   t = await createTestDatabase();
-  await t.db.insertInto("ai_model_pricing").values([
-    { model_name: "gpt-4o", input_price_per_1m: 2.5, output_price_per_1m: 10 },
-    { model_name: "gpt-4o-mini", input_price_per_1m: 0.15, output_price_per_1m: 0.6 },
-    { model_name: "dall-e-3", input_price_per_1m: 0, output_price_per_1m: 0, price_per_unit: 0.04, unit_type: "image" },
-  ]).execute();
+  await insertTestPricing(t.db);
 });
 afterAll(async () => t.drop());
 

@@ -41,3 +41,12 @@ export function randomUsageRows(random: () => number, count: number, from: Date,
 export async function insertUsage(db: Kysely<Database>, rows: NewTokenUsage[]): Promise<void> {
   for (let i = 0; i < rows.length; i += 500) await db.insertInto("token_usage").values(rows.slice(i, i + 500)).execute();
 }
+
+/** Prices of the models randomUsageRows uses: per token for two, per image for dall-e-3. */
+export async function insertTestPricing(db: Kysely<Database>): Promise<void> {
+  await db.insertInto("ai_model_pricing").values([
+    { model_name: "gpt-4o", input_price_per_1m: 2.5, output_price_per_1m: 10 },
+    { model_name: "gpt-4o-mini", input_price_per_1m: 0.15, output_price_per_1m: 0.6 },
+    { model_name: "dall-e-3", input_price_per_1m: 0, output_price_per_1m: 0, price_per_unit: 0.04, unit_type: "image" },
+  ]).execute();
+}
