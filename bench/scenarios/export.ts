@@ -3,6 +3,7 @@
  * the export's own:
  *  - streaming raw export (COPY … TO STDOUT piped through): the first 1M rows of the data set
  *    and every row of it (10M on the full set), against < 5 s / < 60 s and peak RSS < 150 MB;
+ *    the 1M export is measured after one untimed first run (shown too), as the naive one is;
  *  - the naive way beside it on the same 1M rows: every row in memory, then one CSV string;
  *  - the monthly per-user CSV of the data set's busiest month, against < 2 s.
  */
@@ -83,10 +84,15 @@ export const exportScenario: BenchScenario = {
     const results: BenchResult[] = [];
     const million = await firstRows(ctx, 1_000_000);
     const label1 = `${(million.rows / 1e6).toFixed(1)}M rows`;
+    // The first read of these rows after the data set's server started is slower (empty shared
+    // buffers; 0.8–3 s more here), which the naive run after it would be spared: it is shown,
+    // and the measured streaming and naive runs both follow it.
+    const cold1 = await child(ctx, "streaming-raw", million.start, million.end);
+    const naive1 = await child(ctx, "naive-raw", million.start, million.end);
     const streaming1 = await child(ctx, "streaming-raw", million.start, million.end);
     results.push(...rawResults(label1, streaming1, 5_000));
-    const naive1 = await child(ctx, "naive-raw", million.start, million.end);
     results.push(
+      { scenario: NAME, metric: `raw CSV, ${label1}: first run after the server started (cache cold)`, measured: formatMs(cold1.ms), target: "", pass: null },
       { scenario: NAME, metric: `raw CSV, ${label1} (naive: all rows in memory)`, measured: `${formatMs(naive1.ms)}, peak RSS ${naive1.maxRssMb.toFixed(0)} MB`, target: "", pass: null },
       { scenario: NAME, metric: `raw CSV, ${label1}: streaming vs naive`, measured: `${formatRatio(naive1.ms / streaming1.ms)} faster, ${formatRatio(naive1.maxRssMb / streaming1.maxRssMb)} less memory`, target: "", pass: null },
     );

@@ -14,15 +14,16 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { Readable } from "node:stream";
+import express from "express";
 import { sql } from "kysely";
 import { ACTION_TYPES } from "../../app/domain/action-types";
 import { registerApiKey } from "../../app/lib/auth.server";
 import { closeDb } from "../../app/lib/db.server";
 import { importUsageCsv } from "../../app/models/usage-import.server";
-import { action } from "../../app/routes/api.v1.usage/route";
+import * as usageRoute from "../../app/routes/api.v1.usage/route";
 import { createTokenboardClient, type TokenUsageEvent } from "../../client/track-token-usage";
 import { formatMs, summarize } from "../measure";
+import { routeModuleRouter } from "../route-router";
 import type { BenchContext, BenchResult, BenchScenario } from "../types";
 
 const NAME = "ingest";
@@ -51,22 +52,21 @@ export function benchEvent(i: number, prefix = EVENT_PREFIX): TokenUsageEvent {
   };
 }
 
-/** The route module behind a minimal node:http server, as Remix's adapter would call it. */
+/** The ingest route's action through the production API router, on a loopback port of its own. */
 export async function serveIngestRoute(): Promise<{ url: string; close: () => Promise<void> }> {
-  const server = http.createServer(async (req, res) => {
-    const request = new Request(`http://127.0.0.1${req.url}`, {
-      method: req.method,
-      headers: req.headers as Record<string, string>,
-      body: req.method === "POST" ? (Readable.toWeb(req) as ReadableStream) : undefined,
-      duplex: "half",
-    } as RequestInit);
-    const response = (await action({ request, params: {}, context: {} })) as Response;
-    res.writeHead(response.status, Object.fromEntries(response.headers));
-    res.end(await response.text());
-  });
+  const app = express();
+  app.use(routeModuleRouter("usage", "api/v1/usage", usageRoute));
+  const server = http.createServer(app);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 async function postBatches(baseUrl: string, key: string, batches: TokenUsageEvent[][]): Promise<number[]> {

@@ -73,9 +73,8 @@ async function startServer(ctx: BenchContext): Promise<{ base: string; close: ()
     how = `Remix build ${path.relative(process.cwd(), buildDir)}`;
   } else {
     // The production API router (server/app.ts) over the route module from source.
-    const { apiRouter } = await import("../../server/app");
-    const module = await import("../../app/routes/api.v1.ledger/route");
-    app.use(apiRouter({ routes: { ledger: { id: "ledger", path: "api/v1/ledger", module } } as unknown as ServerBuild["routes"] }));
+    const { routeModuleRouter } = await import("../route-router");
+    app.use(routeModuleRouter("ledger", "api/v1/ledger", await import("../../app/routes/api.v1.ledger/route")));
     how = "route action through the API router (no build found)";
   }
   const server = http.createServer(app);
