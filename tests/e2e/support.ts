@@ -43,8 +43,13 @@ export function screenshotPath(name: string): string {
   return path.join("docs", "screenshots", `${name}.png`);
 }
 
-/** A full-page screenshot for docs/screenshots, with the pointer parked where it opens no tooltip. */
+/**
+ * A full-page screenshot for docs/screenshots, with the pointer parked where it opens no tooltip.
+ * The page must fit its window's width: a wide table scrolls inside its card, the page does not.
+ */
 export async function takeScreenshot(page: Page, name: string): Promise<void> {
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  expect(overflow, `the ${name} page is ${overflow}px wider than its window`).toBeLessThanOrEqual(0);
   await page.mouse.move(0, 0);
   await page.screenshot({ path: screenshotPath(name), fullPage: true });
 }

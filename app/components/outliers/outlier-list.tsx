@@ -38,7 +38,7 @@ function AcknowledgeForm({ flag }: { flag: OutlierFlagRow }) {
         <label htmlFor={noteId} className="sr-only">Note for flag {flag.id}</label>
         <input id={noteId} name="note" required maxLength={500} placeholder="Note (required)" aria-invalid={errors.note ? true : undefined}
           aria-describedby={errors.note ? `${noteId}-error` : undefined}
-          className="w-44 rounded border border-slate-300 px-2 py-1 text-xs" />
+          className="w-40 rounded border border-slate-300 px-2 py-1 text-xs" />
         {errors.note || errors.id || errors.form ? (
           <p id={`${noteId}-error`} role="alert" className="mt-0.5 text-xs text-rose-600">{errors.note ?? errors.id ?? errors.form}</p>
         ) : null}
@@ -60,7 +60,7 @@ function columns(options: { canAcknowledge: boolean; showUser: boolean }): Colum
       cell: ({ row }) => (
         <div className="text-xs">
           {row.original.actionType ? <Link to={`/action-types/${encodeURIComponent(row.original.actionType)}`} className="text-sm text-indigo-700 hover:underline">{row.original.actionType}</Link> : "—"}
-          {row.original.route ? <p className="font-mono text-slate-500">{row.original.route}</p> : null}
+          {row.original.route ? <p className="max-w-[14rem] truncate font-mono text-slate-500" title={row.original.route}>{row.original.route}</p> : null}
         </div>
       ),
     },
@@ -75,32 +75,39 @@ function columns(options: { canAcknowledge: boolean; showUser: boolean }): Colum
   }
   cols.push(
     { id: "observed", header: "Numbers", meta: { align: "right" }, cell: ({ row }) => row.original.numbers },
-    { id: "message", header: "What happened", enableSorting: false, cell: ({ row }) => <p className="min-w-[18rem] max-w-lg whitespace-normal text-slate-700">{row.original.message}</p> },
     {
-      id: "status",
-      header: "Status",
+      // The message with what can be done about it (acknowledge, or who did and why; the rows
+      // behind it), so no action hides past the table's right edge. The rule's badge shows the
+      // status (amber open, grey acknowledged) and the Status filter selects it.
+      id: "message",
+      header: "What happened",
+      enableSorting: false,
       cell: ({ row }) => {
         const f = row.original;
-        if (f.status === "acknowledged") {
-          return (
-            <div className="max-w-xs whitespace-normal text-xs">
-              <Badge tone="good">acknowledged</Badge>
-              <p className="mt-0.5 text-slate-600">“{f.ackNote}”</p>
-              <p className="text-slate-400">{f.ackBy ?? "unknown"} · {f.ackWhen}</p>
+        return (
+          <div className="min-w-[16rem] max-w-md whitespace-normal">
+            <p className="text-slate-700">{f.message}</p>
+            <div className="mt-1 flex flex-wrap items-start gap-x-3 gap-y-1 text-xs">
+              {f.status === "acknowledged" ? (
+                <p className="text-slate-600">
+                  <Badge tone="good">acknowledged</Badge> “{f.ackNote}” <span className="text-slate-400">— {f.ackBy ?? "unknown"} · {f.ackWhen}</span>
+                </p>
+              ) : options.canAcknowledge ? (
+                <AcknowledgeForm flag={f} />
+              ) : null}
+              <Link to={f.usageHref} className="py-1 text-indigo-700 hover:underline">Rows →</Link>
             </div>
-          );
-        }
-        return options.canAcknowledge ? <AcknowledgeForm flag={f} /> : <Badge tone="warn">open</Badge>;
+          </div>
+        );
       },
     },
-    { id: "rows", header: "", enableSorting: false, cell: ({ row }) => <Link to={row.original.usageHref} className="text-xs text-indigo-700 hover:underline">Rows →</Link> },
   );
   return cols;
 }
 
 /**
- * Outlier flags as a table: rule, when, numbers, message, status, links to the raw rows and the
- * user. Sorting and paging are server-side when `sort`/`page` are given.
+ * Outlier flags as a table: when, rule, type and route, user, numbers, and what happened with
+ * the acknowledgement (form or note) and a link to the raw rows. Sorting and paging are server-side when `sort`/`page` are given.
  */
 export function OutlierList({
   flags,

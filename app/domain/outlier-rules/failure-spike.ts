@@ -17,7 +17,7 @@
  *                                                                just a significant one on a
  *                                                                busy type)
  */
-import { dailyFinding, fmt, percent, type Finding } from "./types";
+import { count, dailyFinding, fmt, percent, type Finding } from "./types";
 
 export const RULE = "failure_spike" as const;
 
@@ -91,7 +91,7 @@ export function evaluateFailureSpike(c: FailureSpikeCandidate, params: FailureSp
     observed: rate,
     expectedLow: null,
     expectedHigh: p0,
-    message: `${c.actionType} failed ${fmt(c.failures)} of ${fmt(c.calls)} calls on ${c.day} (UTC): ${percent(rate)} against ${percent(p0)} over the previous ${params.baselineDays} days (${fmt(c.baselineFailures)} of ${fmt(c.baselineCalls)}), z ${z.toFixed(1)}, p ${pValue.toExponential(1)}`,
+    message: `${c.actionType} failed ${fmt(c.failures)} of ${count(c.calls, "call")} on ${c.day} (UTC): ${percent(rate)} against ${percent(p0)} over the previous ${params.baselineDays} days (${fmt(c.baselineFailures)} of ${fmt(c.baselineCalls)}), z ${z.toFixed(1)}, p ${pValue.toExponential(1)}`,
     details: {
       calls: c.calls,
       failures: c.failures,

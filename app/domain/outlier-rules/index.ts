@@ -1,5 +1,5 @@
 /** The outlier rules: one module each, listed here for the job, the page and the docs. */
-import { RULE_NAMES, type RuleName } from "./types";
+import { count, RULE_NAMES, type RuleName } from "./types";
 
 export { RULE_NAMES, type Finding, type RuleName } from "./types";
 export { evaluateOutOfRange, rangesToCheck } from "./out-of-range";
@@ -35,7 +35,7 @@ export function formatFlagNumbers(rule: string, observed: number | null, low: nu
       return low !== null ? `${n(observed)} vs ${n(low)}` : n(observed);
     case "unexpected_route":
     case "unregistered_type":
-      return `${n(observed)} calls`;
+      return count(observed, "call");
     case "user_spike":
       return high !== null ? `${n(observed)} > ${n(high)}` : n(observed);
     case "failure_spike":

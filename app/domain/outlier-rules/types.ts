@@ -42,6 +42,11 @@ export function fmt(n: number): string {
   return integer.format(n);
 }
 
+/** A count with its noun, singular for one: "1 call", "2,773 calls". */
+export function count(n: number, noun: string): string {
+  return `${integer.format(n)} ${n === 1 ? noun : `${noun}s`}`;
+}
+
 /** A ratio for a message, e.g. 2.4× or 0.08×; two significant digits are enough to read. */
 export function times(ratio: number): string {
   return `${Number(ratio.toPrecision(2))}×`;

@@ -6,7 +6,7 @@
  * unregistered_type rule's.
  */
 import { getActionType } from "../action-types";
-import { dailyFinding, fmt, type Finding } from "./types";
+import { count, dailyFinding, fmt, type Finding } from "./types";
 
 export const RULE = "unexpected_route" as const;
 
@@ -27,7 +27,7 @@ export function evaluateUnexpectedRoute(c: UnexpectedRouteCandidate): Finding | 
     observed: c.calls,
     expectedLow: null,
     expectedHigh: null,
-    message: `${c.actionType} came from ${c.route}, which the registry does not list for it (expected ${definition.routes.join(" or ")}): ${fmt(c.calls)} calls, ${fmt(c.tokens)} tokens on ${c.day} (UTC)`,
+    message: `${c.actionType} came from ${c.route}, which the registry does not list for it (expected ${definition.routes.join(" or ")}): ${count(c.calls, "call")}, ${fmt(c.tokens)} tokens on ${c.day} (UTC)`,
     details: { calls: c.calls, tokens: c.tokens, expectedRoutes: definition.routes.join(", ") },
   });
 }

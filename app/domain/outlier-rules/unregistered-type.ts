@@ -4,7 +4,7 @@
  * count, so the page shows how much is affected without one flag per row.
  */
 import { ACTION_TYPE_NAMES, isRegisteredActionType } from "../action-types";
-import { dailyFinding, fmt, type Finding } from "./types";
+import { count, dailyFinding, fmt, type Finding } from "./types";
 
 export const RULE = "unregistered_type" as const;
 
@@ -23,7 +23,7 @@ export function evaluateUnregisteredType(c: UnregisteredTypeCandidate): Finding 
     observed: c.calls,
     expectedLow: null,
     expectedHigh: null,
-    message: `unregistered action type ${c.actionType}: ${fmt(c.calls)} calls, ${fmt(c.tokens)} tokens on ${c.day} (UTC); the registry has ${ACTION_TYPE_NAMES.length} types`,
+    message: `unregistered action type ${c.actionType}: ${count(c.calls, "call")}, ${fmt(c.tokens)} tokens on ${c.day} (UTC); the registry has ${ACTION_TYPE_NAMES.length} types`,
     details: { calls: c.calls, tokens: c.tokens },
   });
 }

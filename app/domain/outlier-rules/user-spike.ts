@@ -20,7 +20,7 @@
  * and the user has at least `minBaselineDays` active days in the baseline (a new user has no
  * "usual" yet).
  */
-import { dailyFinding, fmt, times, type Finding } from "./types";
+import { count, dailyFinding, fmt, times, type Finding } from "./types";
 
 export const RULE = "user_spike" as const;
 
@@ -75,7 +75,7 @@ export function evaluateUserSpike(c: UserSpikeCandidate, params: UserSpikeParams
     observed: c.tokens,
     expectedLow: null,
     expectedHigh: Math.round(threshold),
-    message: `user used ${fmt(c.tokens)} tokens in ${fmt(c.calls)} calls on ${c.day} (UTC), ${ratio === null ? "against a median of 0" : `${times(ratio)} their median of ${fmt(med)}`} over ${c.baseline.length} active days of the previous ${params.baselineDays} (MAD ${fmt(mad)}, ${zText}; threshold ${fmt(threshold)}, ${fmt(withoutLargest)} without the largest call)`,
+    message: `user used ${fmt(c.tokens)} tokens in ${count(c.calls, "call")} on ${c.day} (UTC), ${ratio === null ? "against a median of 0" : `${times(ratio)} their median of ${fmt(med)}`} over ${c.baseline.length} active days of the previous ${params.baselineDays} (MAD ${fmt(mad)}, ${zText}; threshold ${fmt(threshold)}, ${fmt(withoutLargest)} without the largest call)`,
     details: {
       tokens: c.tokens,
       calls: c.calls,

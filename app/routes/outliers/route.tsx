@@ -150,7 +150,8 @@ export default function Outliers() {
         description={`Flags written by the detection job (every 5 minutes, or npm run cli -- detect-outliers), ${range.from} to ${range.to} (${range.tz}). ${formatInt(totalOpen)} open.`}
         actions={<RangeControl value={range} />}
       />
-      <div className="grid gap-4">
+      {/* grid-cols-1 is minmax(0, 1fr): a wide table scrolls inside its card instead of widening the page. */}
+      <div className="grid grid-cols-1 gap-4">
         <Card title="Flags per rule" className="max-w-xl">
           <MiniTable testId="outlier-counts" caption="Flags per rule in this range" head={["Rule", "Open", "Ack."]}>
             {counts.map((c) => (

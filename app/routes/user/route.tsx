@@ -158,12 +158,10 @@ export default function UserPage() {
         actions={<RangeControl value={d.range} />}
       />
       {d.adjusted ? <p role="status" className="mb-3 rounded border border-emerald-200 bg-emerald-50 px-3 py-2 text-sm text-emerald-800" data-testid="adjusted-banner">Saved: ledger entry #{d.adjusted}.</p> : null}
-      <div className="grid gap-4 xl:grid-cols-[minmax(0,1fr)_18rem]">
-        <div className="min-w-0 space-y-4">
+      {/* The usage chart beside the balance and the form; the tables below get the page's whole width. */}
+      <div className="grid grid-cols-1 gap-4 xl:grid-cols-[minmax(0,1fr)_18rem]">
+        <div className="min-w-0">
           <UsageCard series={d.series} byType={d.byType} range={d.range} />
-          <OutliersCard outliers={d.outliers} />
-          {d.ledger ? <LedgerCard ledger={d.ledger} /> : null}
-          <RecentUsageCard usage={d.usage} />
         </div>
         <div className="space-y-4">
           {d.balance !== null ? (
@@ -175,6 +173,11 @@ export default function UserPage() {
           ) : null}
           {d.canAdjust ? <AdjustForm key={d.idempotencyKey} idempotencyKey={d.idempotencyKey} role={d.role} supportLimit={d.supportLimit} /> : null}
         </div>
+      </div>
+      <div className="mt-4 space-y-4">
+        <OutliersCard outliers={d.outliers} />
+        {d.ledger ? <LedgerCard ledger={d.ledger} /> : null}
+        <RecentUsageCard usage={d.usage} />
       </div>
     </>
   );

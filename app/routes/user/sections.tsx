@@ -23,7 +23,7 @@ export function UsageCard({ series, byType, range }: { series: { points: Record<
       {byType.length === 0 ? (
         <EmptyState title="No usage in this range">Pick a wider range above.</EmptyState>
       ) : (
-        <div className="grid gap-4 2xl:grid-cols-3">
+        <div className="grid grid-cols-1 gap-4 2xl:grid-cols-3">
           <div className="2xl:col-span-2">
             <StackedSeries data={series.points} series={series.keys} height={220} label="This user's tokens per day, stacked by action type" />
           </div>

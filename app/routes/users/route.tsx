@@ -90,7 +90,7 @@ export default function Users() {
           <div className="mt-3"><EmptyState title={`No user matches ${JSON.stringify(q)}`}>Search by a full user id or the beginning of an email address.</EmptyState></div>
         )}
       </Card>
-      <div className="grid gap-4 xl:grid-cols-3">
+      <div className="grid grid-cols-1 gap-4 xl:grid-cols-3">
         <Card title={`Top users by ${sort.id === "cost_cents" ? "cost" : sort.id}`} className="xl:col-span-2"
           actions={<span className="flex gap-2 text-xs">{SORTS.map((s) => <Link key={s} to={`?${rangeQuery(range, { q, sort: s })}`} className={s === sort.id ? "font-semibold text-indigo-700" : "text-slate-600 hover:underline"}>{s === "cost_cents" ? "cost" : s}</Link>)}</span>}>
           <DataTable columns={columns} data={top.map((t) => ({ ...t, q: rq }))} sort={sort} page={page} caption="Top users" testId="top-users" emptyTitle="No usage in this range" />
