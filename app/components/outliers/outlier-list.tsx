@@ -107,7 +107,8 @@ function columns(options: { canAcknowledge: boolean; showUser: boolean }): Colum
 
 /**
  * Outlier flags as a table: when, rule, type and route, user, numbers, and what happened with
- * the acknowledgement (form or note) and a link to the raw rows. Sorting and paging are server-side when `sort`/`page` are given.
+ * the acknowledgement (form or note) and a link to the raw rows. Sorting and paging are
+ * server-side when `sort`/`page` are given.
  */
 export function OutlierList({
   flags,
