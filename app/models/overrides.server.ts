@@ -9,6 +9,7 @@ import type { Database } from "../../db/types";
 import { actionTypeSchema, getActionType } from "../domain/action-types";
 import { reasonSchema } from "../domain/ledger";
 import { recordAudit, type Actor } from "./audit.server";
+import { usageFacts, type InstantRange } from "./rollup.server";
 
 export const PREVIEW_DAYS = 30;
 
@@ -64,14 +65,35 @@ export interface ImpactPreview {
   newCharge: number;
 }
 
-/** Last PREVIEW_DAYS of successful calls of the type, charged at the current and at the new value. */
+const QUARTER_HOUR_MS = 15 * 60_000;
+
+/**
+ * The preview's window: the last PREVIEW_DAYS days on the rollups' 15-minute grid, from the
+ * quarter hour at or before `now` − 30 days to the end of the current quarter hour.
+ */
+export function previewWindow(now: number = Date.now()): InstantRange {
+  const start = Math.floor((now - PREVIEW_DAYS * 86_400_000) / QUARTER_HOUR_MS) * QUARTER_HOUR_MS;
+  const end = Math.floor(now / QUARTER_HOUR_MS) * QUARTER_HOUR_MS + QUARTER_HOUR_MS;
+  return { start: new Date(start), end: new Date(end) };
+}
+
+/**
+ * Last PREVIEW_DAYS of successful calls of the type, charged at the current and at the new value.
+ * From the rollups (exact: day and 15-minute rows plus the queue tail): successful calls are
+ * calls − failures, their tokens are all tokens less the failed calls' tokens, read from the
+ * partial index of failed rows (migration 0013) — one statement, one snapshot.
+ */
 export async function previewImpact(db: Kysely<Database>, actionType: string, newValue: number | null): Promise<ImpactPreview> {
+  const window = previewWindow();
   const [currentValue, totals] = await Promise.all([
     getOverride(db, actionType),
     sql<{ calls: number; tokens: number }>`
-      SELECT count(*)::bigint AS calls, COALESCE(sum(tokens_used), 0)::bigint AS tokens
-      FROM token_usage
-      WHERE action_type = ${actionType} AND success AND created_at >= now() - make_interval(days => ${PREVIEW_DAYS})`.execute(db),
+      SELECT COALESCE(sum(f.calls - f.failures), 0)::bigint AS calls,
+             (COALESCE(sum(f.tokens), 0) - (
+               SELECT COALESCE(sum(u.tokens_used), 0) FROM token_usage u
+               WHERE u.action_type = ${actionType} AND NOT u.success AND u.created_at >= ${window.start} AND u.created_at < ${window.end}))::bigint AS tokens
+      FROM (${usageFacts(window)}) f
+      WHERE f.action_type = ${actionType}`.execute(db),
   ]);
   const { calls, tokens } = totals.rows[0] ?? { calls: 0, tokens: 0 };
   const chargeAt = (value: number | null) => (value === null ? tokens : calls * value);

@@ -9,6 +9,7 @@ import { analyticsScenario } from "./analytics";
 import { outliersScenario } from "./outliers";
 import { ingestScenario } from "./ingest";
 import { ledgerScenario } from "./ledger";
+import { overridesScenario } from "./overrides";
 import { exportScenario } from "./export";
 import { loadScenario } from "./load";
 
@@ -18,6 +19,7 @@ export const SCENARIOS: BenchScenario[] = [
   outliersScenario,
   ingestScenario,
   ledgerScenario,
+  overridesScenario,
   exportScenario,
   loadScenario,
 ];

@@ -10,6 +10,7 @@ import * as m0009 from "./0009_user_day_report_measures";
 import * as m0010 from "./0010_user_day_total_covering_index";
 import * as m0011 from "./0011_ledger_write_function";
 import * as m0012 from "./0012_user_usage_month";
+import * as m0013 from "./0013_failed_usage_index";
 
 /** Migrations in order. Static imports so that the server bundle, tsx and vitest all see the same list. */
 export const migrations: Record<string, Migration> = {
@@ -24,4 +25,5 @@ export const migrations: Record<string, Migration> = {
   "0010_user_day_total_covering_index": m0010,
   "0011_ledger_write_function": m0011,
   "0012_user_usage_month": m0012,
+  "0013_failed_usage_index": m0013,
 };

@@ -1,7 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { action, loader } from "~/routes/overrides/route";
-import { getOverride, previewImpact } from "~/models/overrides.server";
+import { sql } from "kysely";
+import { getOverride, previewImpact, previewWindow } from "~/models/overrides.server";
+import { runRollup } from "~/models/rollup.server";
+import { seededRandom } from "../support/usage-rows";
 import { createTestDatabase, type TestDatabase } from "../support/test-db";
 import { requestAs, staffSession, type TestStaff } from "../support/staff";
 
@@ -32,6 +35,42 @@ describe("overrides", () => {
     const preview = await previewImpact(t.db, "chat_conversation", 3_000);
     expect(preview).toMatchObject({ calls: 2, tokensUsed: 6_000, currentValue: null, currentCharge: 6_000, newCharge: 6_000 });
     expect((await previewImpact(t.db, "chat_conversation", 100)).newCharge).toBe(200);
+  });
+
+  it("the preview's successful calls and tokens equal raw SQL over its window, queued, rolled up and after deletes", async () => {
+    const type = "vision_refinement";
+    const random = seededRandom(29);
+    const window = previewWindow();
+    const span = window.end.getTime() - window.start.getTime();
+    // Rows spread over the window and 3 days either side of it, a fifth of them failed with tokens of their own.
+    const rows = Array.from({ length: 400 }, () => ({
+      user_id: randomUUID(), action_type: type, model_used: "gpt-4o", metadata: "{}",
+      tokens_used: 1 + Math.floor(random() * 90_000), success: random() > 0.2, error_message: null,
+      created_at: new Date(window.start.getTime() - 3 * 86_400_000 + random() * (span + 6 * 86_400_000)),
+    }));
+    // And rows on the window's edges: its first instant is in, its end is out.
+    rows.push({ ...rows[0]!, user_id: randomUUID(), created_at: window.start }, { ...rows[0]!, user_id: randomUUID(), created_at: new Date(window.start.getTime() - 1) });
+    const ids = (await t.db.insertInto("token_usage").values(rows).returning("id").execute()).map((r) => r.id);
+    const raw = async () => {
+      const r = await sql<{ calls: number; tokens: number }>`
+        SELECT count(*)::bigint AS calls, COALESCE(sum(tokens_used), 0)::bigint AS tokens FROM token_usage
+        WHERE action_type = ${type} AND success AND created_at >= ${window.start} AND created_at < ${window.end}`.execute(t.db);
+      return r.rows[0];
+    };
+    const check = async () => {
+      const preview = await previewImpact(t.db, type, 50_000);
+      const expected = await raw();
+      expect(expected?.calls).toBeGreaterThan(0);
+      expect({ calls: preview.calls, tokens: preview.tokensUsed }).toEqual(expected);
+      expect(preview.newCharge).toBe((expected?.calls ?? 0) * 50_000);
+    };
+    await check(); // every row still in the rollup queue
+    await runRollup(t.db);
+    await check();
+    await t.db.deleteFrom("token_usage").where("id", "in", ids.slice(0, 60)).execute();
+    await check(); // deletes queued
+    await runRollup(t.db);
+    await check();
   });
 
   it("saves a change with its history row and audit row in one go", async () => {
