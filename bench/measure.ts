@@ -136,3 +136,24 @@ export function cpuDelta(before: Map<number, number> | null, after: Map<number, 
   for (const [pid, seconds] of after) total += seconds - (before.get(pid) ?? 0);
   return total;
 }
+
+/**
+ * This machine's speed right now: the same fixed work timed in Node (a JS loop) and in
+ * PostgreSQL (an executor loop), median of three each. On a shared VM that runs in slower
+ * spells these put a run's figures in context: when the probes take longer, so does the rest.
+ */
+export async function machineProbe(pool: pg.Pool): Promise<{ nodeMs: number; postgresMs: number }> {
+  const node: number[] = [];
+  const postgres: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    let started = performance.now();
+    let x = 0;
+    for (let k = 1; k <= 20_000_000; k++) x += Math.sqrt(k) % 3;
+    if (x < 0) throw new Error("unreachable: keeps the loop from being optimised away");
+    node.push(performance.now() - started);
+    started = performance.now();
+    await pool.query("SELECT count(*) FROM generate_series(1, 3000000) s WHERE s % 7 = 3");
+    postgres.push(performance.now() - started);
+  }
+  return { nodeMs: summarize(node).p50, postgresMs: summarize(postgres).p50 };
+}

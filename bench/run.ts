@@ -10,6 +10,7 @@ import path from "node:path";
 import { z } from "zod";
 import { countOption, parseCliOptions } from "../db/seed/cli-options";
 import { BENCH_DIR, directorySize, openDataset, type OpenDataset } from "./dataset";
+import { formatMs, machineProbe } from "./measure";
 import { SCENARIOS } from "./scenarios/index";
 import type { BenchResult } from "./types";
 
@@ -92,6 +93,14 @@ function datasetRows(dataset: OpenDataset, label: string): SummaryRow[] {
   ];
 }
 
+/** A summary row with the machine probe (bench/measure.ts), so slower spells show in the table. */
+async function probeRow(dataset: OpenDataset, label: string, when: string): Promise<SummaryRow> {
+  const probe = await machineProbe(dataset.pool);
+  const measured = `Node ${formatMs(probe.nodeMs)}, PostgreSQL ${formatMs(probe.postgresMs)}`;
+  log(`machine probe ${when}: ${measured}`);
+  return { scenario: "machine", metric: `fixed CPU work ${when} (longer = slower spell)`, dataset: label, measured, target: "", pass: null };
+}
+
 async function main(argv: string[]): Promise<number> {
   const parsed = parseCliOptions(argv, OPTION_KINDS, optionsSchema);
   if (!parsed.ok) {
@@ -110,6 +119,7 @@ async function main(argv: string[]): Promise<number> {
     const dataset = await openDataset(rows, { fresh: options.fresh, log });
     summary.push(...datasetRows(dataset, label));
     try {
+      summary.push(await probeRow(dataset, label, "before the scenarios"));
       for (const scenario of scenarios) {
         log(`${scenario.name} on ${label} rows`);
         try {
@@ -125,6 +135,7 @@ async function main(argv: string[]): Promise<number> {
           summary.push({ scenario: scenario.name, metric: "error", dataset: label, measured: message.slice(0, 120), target: "", pass: false });
         }
       }
+      summary.push(await probeRow(dataset, label, "after the scenarios"));
     } finally {
       await dataset.close();
     }
