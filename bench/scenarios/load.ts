@@ -1,7 +1,9 @@
 /**
  * Load: ingest at the highest rate two clients sustain for a bounded time (60 s by default,
- * BENCH_LOAD_SECONDS to change; loopback only; BENCH_LOAD_USERS below) while the overview's loader queries are read in
- * a loop and the rollup job runs as in production (server/jobs.ts). Reports events/s, loader p95
+ * BENCH_LOAD_SECONDS to change; loopback only), twice: events of as many recurring users as the
+ * data set has (BENCH_LOAD_USERS to change), then a new user per event; meanwhile the
+ * overview's loader queries are read in a loop and the rollup job runs as in production
+ * (server/jobs.ts). Reports events/s, loader p95
  * during the load, the 503s answered under backpressure (the client retries them), and rows lost
  * (acknowledged events missing from token_usage: must be 0). Everything inserted is deleted at
  * the end; the rollup job removes the per-user rollup rows that brings to zero (docs/rollups.md).
@@ -16,7 +18,7 @@ import { runRollup, USER_ROLLUP_TABLES } from "../../app/models/rollup.server";
 import { overviewTotals, tokensPerDayByType } from "../../app/routes/overview/queries.server";
 import { createTokenboardClient } from "../../client/track-token-usage";
 import { formatMs, summarize } from "../measure";
-import type { BenchScenario } from "../types";
+import type { BenchContext, BenchScenario } from "../types";
 import { benchEvent, serveIngestRoute } from "./ingest";
 import { JOBS, startJobs } from "../../server/jobs";
 
@@ -41,96 +43,128 @@ async function removeEmptyUserRows(db: Kysely<Database>): Promise<number> {
   return removed;
 }
 
+interface LoadRun {
+  seconds: number;
+  accepted: number;
+  duplicates: number;
+  failedBatches: number;
+  refused: number;
+  lost: number;
+  rate: number;
+  reads: ReturnType<typeof summarize>;
+  queueMax: number;
+  queueEnd: number;
+}
+
+/**
+ * One bounded load run: CLIENTS ingest clients, one overview reader and the production rollup
+ * job for `seconds`. `users` recurring users send the events (an app's users call it again and
+ * again), or with 0 every event has a new user, the worst case for the per-user rollups: the
+ * job inserts four per-user rows for every event instead of updating rows it has.
+ */
+async function runLoad(ctx: BenchContext, seconds: number, users: number): Promise<LoadRun> {
+  // A run stopped half-way leaves its events; they would count as stored by this one.
+  await sql`DELETE FROM token_usage WHERE event_id LIKE ${`${PREFIX}%`}`.execute(ctx.db);
+  await runRollup(ctx.db);
+  const leftovers = await removeEmptyUserRows(ctx.db);
+  if (leftovers) ctx.log(`load: removed ${leftovers.toLocaleString("en-US")} all-zero per-user rollup rows that earlier bench runs left`);
+  const key = `bench-load-key-${randomUUID()}`;
+  await registerApiKey(ctx.db, "bench load", "ingest", key);
+  await closeDb();
+  process.env.DATABASE_URL = ctx.url;
+  const server = await serveIngestRoute();
+  const deadline = performance.now() + seconds * 1000;
+  let accepted = 0;
+  let duplicates = 0;
+  let failedBatches = 0;
+  let refused = 0;
+  let next = 0;
+  const userPool = Array.from({ length: users }, () => randomUUID());
+  // Counts the 503s (backpressure) the client sees before it retries them.
+  const countingFetch: typeof fetch = async (input, init) => {
+    const response = await fetch(input, init);
+    if (response.status === 503) refused += 1;
+    return response;
+  };
+  const ingestClient = async () => {
+    const client = createTokenboardClient({ baseUrl: server.url, ingestKey: key, retries: 20, fetch: countingFetch });
+    while (performance.now() < deadline) {
+      const offset = (next += BATCH);
+      const batch = Array.from({ length: BATCH }, (_, i) => benchEvent(offset + i, PREFIX));
+      if (userPool.length) for (const [i, e] of batch.entries()) e.user_id = userPool[(offset + i) % userPool.length]!;
+      try {
+        // Await first: `accepted += await …` would read `accepted` before the other client adds to it.
+        const answer = await client.trackTokenUsage(batch);
+        accepted += answer.accepted;
+        // Only a retry of a stored batch whose answer was lost (a timeout) gives duplicates here.
+        duplicates += answer.duplicates;
+      } catch {
+        failedBatches += 1;
+      }
+    }
+  };
+  let queueMax = 0;
+  const sampler = async () => {
+    while (performance.now() < deadline) {
+      // Statistics, not count(*): counting walks the rows the job deleted but readers still see.
+      const { rows } = await sql<{ n: number }>`SELECT n_live_tup AS n FROM pg_stat_user_tables WHERE relid = 'tokenboard.usage_rollup_queue'::regclass`.execute(ctx.db);
+      queueMax = Math.max(queueMax, Number(rows[0]?.n ?? 0));
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+    }
+  };
+  const range = makeRange(addDays(todayIn("UTC"), -29), todayIn("UTC"), "UTC");
+  const readLatencies: number[] = [];
+  const reader = async () => {
+    while (performance.now() < deadline) {
+      const started = performance.now();
+      await Promise.all([overviewTotals(ctx.db, range), tokensPerDayByType(ctx.db, range)]);
+      readLatencies.push(performance.now() - started);
+    }
+  };
+  // The production job runner and job, as `npm start` runs them.
+  const jobs = startJobs(ctx.url, () => undefined, JOBS.filter((job) => job.name === "usage-rollup"));
+  const started = performance.now();
+  try {
+    await Promise.all([...Array.from({ length: CLIENTS }, ingestClient), reader(), sampler()]);
+  } finally {
+    await jobs.stop();
+    await server.close();
+    await closeDb();
+  }
+  const elapsed = performance.now() - started;
+  const queueEnd = await sql<{ n: number }>`SELECT count(*)::bigint AS n FROM tokenboard.usage_rollup_queue`.execute(ctx.db);
+  const stored = await sql<{ n: number }>`SELECT count(*)::bigint AS n FROM token_usage WHERE event_id LIKE ${`${PREFIX}%`}`.execute(ctx.db);
+  const lost = accepted + duplicates - Number(stored.rows[0]?.n ?? 0);
+  await sql`DELETE FROM token_usage WHERE event_id LIKE ${`${PREFIX}%`}`.execute(ctx.db);
+  await ctx.db.deleteFrom("api_keys").where("name", "=", "bench load").execute();
+  await runRollup(ctx.db);
+  await removeEmptyUserRows(ctx.db);
+  const run: LoadRun = {
+    seconds, accepted, duplicates, failedBatches, refused, lost, rate: Math.round((accepted * 1000) / elapsed),
+    reads: summarize(readLatencies), queueMax, queueEnd: Number(queueEnd.rows[0]?.n ?? 0),
+  };
+  ctx.log(`load (${users ? `${users.toLocaleString("en-US")} recurring users` : "a new user per event"}): ${accepted.toLocaleString("en-US")} events in ${formatMs(elapsed)} (${run.rate.toLocaleString("en-US")}/s), ${refused} answers 503 (retried), ${failedBatches} failed batches, overview p95 ${formatMs(run.reads.p95)} over ${readLatencies.length} reads, ${lost} lost; rollup queue at most ${queueMax.toLocaleString("en-US")} rows, ${run.queueEnd.toLocaleString("en-US")} at the end`);
+  return run;
+}
+
 export const loadScenario: BenchScenario = {
   name: NAME,
   run: async (ctx) => {
     const seconds = Math.min(MAX_SECONDS, Math.max(5, Number(process.env.BENCH_LOAD_SECONDS ?? 60)));
-    // A run stopped half-way leaves its events; they would count as stored by this one.
-    await sql`DELETE FROM token_usage WHERE event_id LIKE ${`${PREFIX}%`}`.execute(ctx.db);
-    await runRollup(ctx.db);
-    const leftovers = await removeEmptyUserRows(ctx.db);
-    if (leftovers) ctx.log(`load: removed ${leftovers.toLocaleString("en-US")} all-zero per-user rollup rows that earlier bench runs left`);
-    const key = `bench-load-key-${randomUUID()}`;
-    await registerApiKey(ctx.db, "bench load", "ingest", key);
-    await closeDb();
-    process.env.DATABASE_URL = ctx.url;
-    const server = await serveIngestRoute();
-    const deadline = performance.now() + seconds * 1000;
-    let accepted = 0;
-    let duplicates = 0;
-    let failedBatches = 0;
-    let refused = 0;
-    let next = 0;
-    // BENCH_LOAD_USERS=N: events of N recurring users (as an app has) instead of a new user per
-    // event, which makes the rollup job insert per-user rows for every event.
-    const userPool = Array.from({ length: Math.max(0, Number(process.env.BENCH_LOAD_USERS ?? 0)) }, () => randomUUID());
-    // Counts the 503s (backpressure) the client sees before it retries them.
-    const countingFetch: typeof fetch = async (input, init) => {
-      const response = await fetch(input, init);
-      if (response.status === 503) refused += 1;
-      return response;
-    };
-    const ingestClient = async () => {
-      const client = createTokenboardClient({ baseUrl: server.url, ingestKey: key, retries: 20, fetch: countingFetch });
-      while (performance.now() < deadline) {
-        const offset = (next += BATCH);
-        const batch = Array.from({ length: BATCH }, (_, i) => benchEvent(offset + i, PREFIX));
-        if (userPool.length) for (const [i, e] of batch.entries()) e.user_id = userPool[(offset + i) % userPool.length]!;
-        try {
-          // Await first: `accepted += await …` would read `accepted` before the other client adds to it.
-          const answer = await client.trackTokenUsage(batch);
-          accepted += answer.accepted;
-          // Only a retry of a stored batch whose answer was lost (a timeout) gives duplicates here.
-          duplicates += answer.duplicates;
-        } catch {
-          failedBatches += 1;
-        }
-      }
-    };
-    let queueMax = 0;
-    const sampler = async () => {
-      while (performance.now() < deadline) {
-        // Statistics, not count(*): counting walks the rows the job deleted but readers still see.
-        const { rows } = await sql<{ n: number }>`SELECT n_live_tup AS n FROM pg_stat_user_tables WHERE relid = 'tokenboard.usage_rollup_queue'::regclass`.execute(ctx.db);
-        queueMax = Math.max(queueMax, Number(rows[0]?.n ?? 0));
-        await new Promise((resolve) => setTimeout(resolve, 1_000));
-      }
-    };
-    const range = makeRange(addDays(todayIn("UTC"), -29), todayIn("UTC"), "UTC");
-    const readLatencies: number[] = [];
-    const reader = async () => {
-      while (performance.now() < deadline) {
-        const started = performance.now();
-        await Promise.all([overviewTotals(ctx.db, range), tokensPerDayByType(ctx.db, range)]);
-        readLatencies.push(performance.now() - started);
-      }
-    };
-    // The production job runner and job, as `npm start` runs them.
-    const jobs = startJobs(ctx.url, () => undefined, JOBS.filter((job) => job.name === "usage-rollup"));
-    const started = performance.now();
-    try {
-      await Promise.all([...Array.from({ length: CLIENTS }, ingestClient), reader(), sampler()]);
-    } finally {
-      await jobs.stop();
-      await server.close();
-      await closeDb();
-    }
-    const elapsed = performance.now() - started;
-    const queueEnd = await sql<{ n: number }>`SELECT count(*)::bigint AS n FROM tokenboard.usage_rollup_queue`.execute(ctx.db);
-    const stored = await sql<{ n: number }>`SELECT count(*)::bigint AS n FROM token_usage WHERE event_id LIKE ${`${PREFIX}%`}`.execute(ctx.db);
-    const lost = accepted + duplicates - Number(stored.rows[0]?.n ?? 0);
-    await sql`DELETE FROM token_usage WHERE event_id LIKE ${`${PREFIX}%`}`.execute(ctx.db);
-    await ctx.db.deleteFrom("api_keys").where("name", "=", "bench load").execute();
-    await runRollup(ctx.db);
-    await removeEmptyUserRows(ctx.db);
-    const rate = Math.round((accepted * 1000) / elapsed);
-    const reads = summarize(readLatencies);
-    ctx.log(`load: ${accepted.toLocaleString("en-US")} events in ${formatMs(elapsed)} (${rate.toLocaleString("en-US")}/s), ${refused} answers 503 (retried), ${failedBatches} failed batches, overview p95 ${formatMs(reads.p95)} over ${readLatencies.length} reads, ${lost} lost; rollup queue at most ${queueMax.toLocaleString("en-US")} rows, ${Number(queueEnd.rows[0]?.n ?? 0).toLocaleString("en-US")} at the end`);
+    // As many recurring users as the data set has (1,000 / 10,000), BENCH_LOAD_USERS to change;
+    // then the same with a new user per event, the per-user rollups' worst case.
+    const known = await sql<{ n: number }>`SELECT count(*)::bigint AS n FROM tokenboard.app_users`.execute(ctx.db);
+    const users = Math.max(1, Number(process.env.BENCH_LOAD_USERS ?? known.rows[0]?.n ?? 1000));
+    const usual = await runLoad(ctx, seconds, users);
+    const worst = await runLoad(ctx, seconds, 0);
+    const lost = usual.lost + worst.lost;
+    const describeReads = (r: LoadRun) => `${formatMs(r.reads.p95)} p95 (p50 ${formatMs(r.reads.p50)}, n=${r.reads.samples.length})`;
     return [
-      { scenario: NAME, metric: `ingest for ${seconds} s, ${CLIENTS} clients × 1000-event batches, while dashboards are read`, measured: `${rate.toLocaleString("en-US")} events/s`, target: `>= ${TARGET_EVENTS_PER_SECOND.toLocaleString("en-US")} events/s`, pass: rate >= TARGET_EVENTS_PER_SECOND },
-      { scenario: NAME, metric: "overview loader queries during the load", measured: `${formatMs(reads.p95)} p95 (p50 ${formatMs(reads.p50)}, n=${readLatencies.length})`, target: "", pass: null },
-      { scenario: NAME, metric: "503 + Retry-After answered under backpressure (retried by the client)", measured: `${refused.toLocaleString("en-US")} (${failedBatches} batches given up)`, target: "", pass: null },
-      { scenario: NAME, metric: "accepted events missing from token_usage", measured: `${lost} (of ${(accepted + duplicates).toLocaleString("en-US")})`, target: "0", pass: lost === 0 },
+      { scenario: NAME, metric: `ingest for ${seconds} s, ${CLIENTS} clients × 1000-event batches of ${users.toLocaleString("en-US")} recurring users, while dashboards are read`, measured: `${usual.rate.toLocaleString("en-US")} events/s`, target: `>= ${TARGET_EVENTS_PER_SECOND.toLocaleString("en-US")} events/s`, pass: usual.rate >= TARGET_EVENTS_PER_SECOND },
+      { scenario: NAME, metric: "overview loader queries during that load", measured: describeReads(usual), target: "", pass: null },
+      { scenario: NAME, metric: "the same with a new user per event (per-user rollups' worst case)", measured: `${worst.rate.toLocaleString("en-US")} events/s, overview ${describeReads(worst)}`, target: "", pass: null },
+      { scenario: NAME, metric: "503 + Retry-After answered under backpressure (retried by the client)", measured: `${(usual.refused + worst.refused).toLocaleString("en-US")} (${usual.failedBatches + worst.failedBatches} batches given up)`, target: "", pass: null },
+      { scenario: NAME, metric: "accepted events missing from token_usage", measured: `${lost} (of ${(usual.accepted + usual.duplicates + worst.accepted + worst.duplicates).toLocaleString("en-US")})`, target: "0", pass: lost === 0 },
     ];
   },
 };
