@@ -75,7 +75,9 @@ const BUFFERED_BODY_BYTES = 64 * 1024;
 async function readSmallBody(req: Request): Promise<ArrayBuffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Uint8Array.from(Buffer.concat(chunks)).buffer;
+  const body = Buffer.concat(chunks);
+  // Its own ArrayBuffer (small Buffers share Node's pool), copied once natively.
+  return body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer;
 }
 
 function fetchHeaders(raw: IncomingHttpHeaders): Headers {
@@ -92,7 +94,7 @@ function fetchHeaders(raw: IncomingHttpHeaders): Headers {
  * Remix would build (method, headers, body, abort on disconnect), the same function, its
  * Response written as it is. What the pipeline adds per request — matching the URL against
  * every route, web streams for the body both ways — is most of the HTTP layer's CPU for a
- * small JSON call (docs/decisions/007-api-without-remix-pipeline.md).
+ * small JSON call (docs/decisions/008-api-without-remix-pipeline.md).
  */
 function serveModuleFunction(fn: RouteFunction) {
   return async (req: Request, res: Response) => {

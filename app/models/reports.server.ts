@@ -150,10 +150,10 @@ function userTypeMonthSql(scope: Scope): string {
       -- An edge day read whole (lead_sub / tail_sub). Its first or last call may lie in the part
       -- outside the month: then the pair's first (last) call inside is looked up in raw rows.
       SELECT d.user_id, d.action_type, d.calls, d.tokens, d.cost_cents, d.failures, d.below_range, d.above_range,
-        CASE WHEN d.first_at >= ${s} AND d.first_at < ${e} THEN d.first_at WHEN d.first_at < ${s} THEN (
+        CASE WHEN ${inRange("d.first_at")} THEN d.first_at WHEN d.first_at < ${s} THEN (
           SELECT min(u.created_at) FROM token_usage u WHERE u.user_id = d.user_id AND u.action_type = d.action_type
             AND u.created_at >= ${s} AND u.created_at < ${b("d0i")}) END,
-        CASE WHEN d.last_at >= ${s} AND d.last_at < ${e} THEN d.last_at WHEN d.last_at >= ${e} THEN (
+        CASE WHEN ${inRange("d.last_at")} THEN d.last_at WHEN d.last_at >= ${e} THEN (
           SELECT max(u.created_at) FROM token_usage u WHERE u.user_id = d.user_id AND u.action_type = d.action_type
             AND u.created_at >= ${b("d1i")} AND u.created_at < ${e}) END
       FROM tokenboard.user_usage_day d
@@ -411,7 +411,6 @@ export async function withReportScope<T>(pool: pg.Pool, period: MonthPeriod, pre
 }
 
 export type CsvExportKind = "monthly" | "raw";
-
 
 /**
  * COPY … TO STDOUT as a Node stream: constant memory (backpressure pauses the socket), nothing
