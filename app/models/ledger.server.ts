@@ -2,13 +2,15 @@
  * The token ledger. Every balance change is one transaction that takes the user's lock,
  * writes one ledger entry with the balance after it, updates the balance and appends the
  * audit row. The common adjustment is that whole transaction in one round trip (the database
- * function tokenboard.ledger_write_entry); the rest takes the general path below. Rules
+ * function tokenboard.ledger_write_entry), and concurrent ones share their round trip and
+ * commit (app/models/ledger-batch.server.ts); the rest takes the general path below. Rules
  * (consumption order, limits) live in app/domain/ledger.ts.
  */
 import { sql, type Kysely, type RawBuilder, type Transaction } from "kysely";
 import type { Database, LedgerEntry, LedgerKind } from "../../db/types";
 import { initialRemaining, insufficientMessage, planDebit, type OpenGrant } from "../domain/ledger";
 import { SYSTEM_ACTOR, type Actor } from "./audit.server";
+import { ledgerBatcher } from "./ledger-batch.server";
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -102,36 +104,23 @@ interface NewEntry {
 /**
  * Writes the entry, the new balance and the audit row in one call of the database function
  * tokenboard.ledger_write_entry (db/migrations/0011_ledger_write_function.ts); the audit row
- * is the one recordAudit writes, inlined. With `balanceBefore` null the function is the
- * common case of an adjustment whole — it takes the user's lock itself and writes only for a
- * new key, a user without open expiring grants and an allowed result (else no row) — so that
- * case is one round trip, its own transaction, and the lock is held for no network round
- * trip. With `balanceBefore` the caller holds the lock and made the checks.
+ * is the one recordAudit writes, inlined. The caller holds the user's lock and made the
+ * checks. (The function's other form, without a balance before, is the common case of an
+ * adjustment whole, in one round trip: app/models/ledger-batch.server.ts.)
  */
-function entryCall(actor: Actor, e: NewEntry, balanceBefore: number | null, allowNegative: boolean): RawBuilder<LedgerEntry> {
+function entryCall(actor: Actor, e: NewEntry, balanceBefore: number): RawBuilder<LedgerEntry> {
   return sql<LedgerEntry>`
     SELECT * FROM tokenboard.ledger_write_entry(${e.userId}::uuid, ${e.kind}::text, ${e.amount}::bigint, ${e.reason}::text, ${e.idempotencyKey}::text,
-      ${actor.id}::uuid, ${actor.label}::text, ${actor.ip ?? null}::text, ${allowNegative}::boolean, ${balanceBefore}::bigint,
+      ${actor.id}::uuid, ${actor.label}::text, ${actor.ip ?? null}::text, true, ${balanceBefore}::bigint,
       ${e.expiresAt ?? null}::timestamptz, ${e.remaining ?? null}::bigint, ${e.usageId ?? null}::uuid, ${e.expiredEntryId ?? null}::bigint)`;
 }
 
 /** Writes an entry whose checks were made by the caller, under the user's lock. */
 async function writeEntry(trx: Transaction<Database>, actor: Actor, balanceBefore: number, e: NewEntry): Promise<LedgerEntry> {
-  const result = await entryCall(actor, e, balanceBefore, true).execute(trx);
+  const result = await entryCall(actor, e, balanceBefore).execute(trx);
   const entry = result.rows[0];
   if (!entry) throw new Error("ledger entry was not written");
   return entry;
-}
-
-/**
- * The common case in one round trip, outside any transaction of ours (the statement is its
- * own): the user's lock, then the entry only for a new key, a user without open expiring
- * grants, an entry without expiry, and a result that is allowed. Answers undefined when any
- * of that does not hold — nothing was written — and the caller takes the general path.
- */
-async function writeSimpleEntry(db: Kysely<Database>, actor: Actor, e: NewEntry, allowNegative: boolean): Promise<LedgerEntry | undefined> {
-  const result = await entryCall(actor, e, null, allowNegative).execute(db);
-  return result.rows[0];
 }
 
 /** Expires what is left of the user's lapsed grants; returns the balance after. */
@@ -181,7 +170,12 @@ export async function adjustBalance(db: Kysely<Database>, actor: Actor, input: A
     const signed = input.kind === "deduct" ? -input.amount : input.amount;
     const expiresAt = input.kind === "grant" ? (input.expiresAt ?? null) : null;
     if (!expiresAt) {
-      const entry = await writeSimpleEntry(db, actor, { userId: input.userId, kind: input.kind, amount: signed, reason: input.reason, idempotencyKey: input.idempotencyKey }, input.force === true);
+      // The common case, batched with concurrent ones: the user's lock, then the entry only for
+      // a new key, a user without open expiring grants and an allowed result; else no entry,
+      // nothing written, and the general path below decides.
+      const entry = await ledgerBatcher(db).write({
+        actor, userId: input.userId, kind: input.kind, amount: signed, reason: input.reason, idempotencyKey: input.idempotencyKey, allowNegative: input.force === true,
+      });
       if (entry) return { status: "applied", entry, balance: entry.balance_after };
     }
     return await db.transaction().execute(async (trx) => {

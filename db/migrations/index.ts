@@ -11,6 +11,7 @@ import * as m0010 from "./0010_user_day_total_covering_index";
 import * as m0011 from "./0011_ledger_write_function";
 import * as m0012 from "./0012_user_usage_month";
 import * as m0013 from "./0013_failed_usage_index";
+import * as m0014 from "./0014_ledger_write_batch";
 
 /** Migrations in order. Static imports so that the server bundle, tsx and vitest all see the same list. */
 export const migrations: Record<string, Migration> = {
@@ -26,4 +27,5 @@ export const migrations: Record<string, Migration> = {
   "0011_ledger_write_function": m0011,
   "0012_user_usage_month": m0012,
   "0013_failed_usage_index": m0013,
+  "0014_ledger_write_batch": m0014,
 };
