@@ -9,13 +9,14 @@
  * SQL text run as a plain query and inside COPY … TO STDOUT, which takes no bind parameters.
  * The session TimeZone is the report's zone, so to_char() prints local days and offsets.
  */
-import { Readable } from "node:stream";
+import { pipeline, Readable } from "node:stream";
 import { DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler } from "kysely";
 import type pg from "pg";
 import pgCopy from "pg-copy-streams";
 import type { Database } from "../../db/types";
 import { ACTION_TYPES } from "../domain/action-types";
 import { neutralizeSql, type CsvColumnKind } from "../domain/csv";
+import { coalesceChunks } from "../lib/coalesce-stream.server";
 import type { MonthPeriod } from "../domain/period";
 import type { DateTime } from "luxon";
 import { costCentsSql } from "./cost.server";
@@ -447,7 +448,10 @@ export async function openCsvExport(pool: pg.Pool, kind: CsvExportKind, period: 
   if (signal?.aborted) abort();
   else signal?.addEventListener("abort", abort, { once: true });
   copy.on("close", () => signal?.removeEventListener("abort", abort));
-  return copy;
+  // Destroying the joined stream destroys the COPY (and the other way round, with its error).
+  const joined = coalesceChunks();
+  pipeline(copy, joined, () => {});
+  return joined;
 }
 
 /** The offset form of the report's zone over its month (see OffsetForm), in the open scope. */
