@@ -14,6 +14,8 @@ afterAll(async () => t.drop());
 
 const actor = { id: null, label: "batch test" };
 const key = () => `k-${randomUUID()}`;
+/** Text that array literals must quote and escape, passed through the batch's text[] parameters. */
+const ODD_REASON = 'NULL, {"forced"} \\ back\\slash, \'quote\', ünï — 💸';
 
 async function entries(userId: string) {
   return t.db.selectFrom("ledger_entries").selectAll().where("user_id", "=", userId).orderBy("id").execute();
@@ -39,7 +41,7 @@ describe("batched adjustments", () => {
       adjustBalance(t.db, actor, { userId: b, kind: "grant", amount: 50, reason: "b", idempotencyKey: repeated }),
       adjustBalance(t.db, actor, { userId: a, kind: "deduct", amount: 400, reason: "too much", idempotencyKey: key() }),
       adjustBalance(t.db, actor, { userId: c, kind: "deduct", amount: 30, reason: "from the promo", idempotencyKey: key() }),
-      adjustBalance(t.db, actor, { userId: b, kind: "deduct", amount: 80, reason: "forced", idempotencyKey: key(), force: true }),
+      adjustBalance(t.db, actor, { userId: b, kind: "deduct", amount: 80, reason: ODD_REASON, idempotencyKey: key(), force: true }),
     ]);
     const stats = ledgerBatcher(t.db).stats;
     expect(stats.batches - before.batches).toBeGreaterThanOrEqual(1);
@@ -53,7 +55,7 @@ describe("batched adjustments", () => {
     const bEntries = await entries(b);
     expect(bEntries.map((e) => e.amount)).toEqual([50, -80]);
     expect(outcomes[3]).toMatchObject({ status: "replay", entry: { id: bEntries[0]?.id } });
-    expect(bEntries[1]).toMatchObject({ balance_after: -30, forced: true });
+    expect(bEntries[1]).toMatchObject({ balance_after: -30, forced: true, reason: ODD_REASON });
     // A user with an open expiring grant takes the general path, which consumes the grant.
     const cEntries = await entries(c);
     expect(cEntries.map((e) => [e.amount, e.remaining])).toEqual([[100, 70], [-30, null]]);
