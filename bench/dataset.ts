@@ -6,7 +6,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Kysely } from "kysely";
+import { sql, type Kysely } from "kysely";
 import type pg from "pg";
 import { createDb } from "../db/database";
 import { processAlive, startEmbedded, type EmbeddedDatabase } from "../db/embedded";
@@ -186,6 +186,25 @@ async function catchUpRollups(db: Kysely<Database>, log: (line: string) => void)
   if (!rollups || typeof rollups.rollupJob !== "function") return;
   const outcome = await rollups.rollupJob(db);
   if (outcome.summary) log(`  rollups: ${outcome.summary}`);
+}
+
+/**
+ * After a scenario that inserted and deleted many rows: vacuum and analyze now, untimed, so that
+ * autovacuum does not do it during the next scenario's measurements (after the ingest scenario it
+ * ran ~40 s over the per-user rollup tables, in the middle of the ledger's), then waits for any
+ * autovacuum worker still running. VACUUM skips pages it knows to be all-visible, so the untouched
+ * bulk of a data set costs little. Answers ms.
+ */
+export async function settleAfterWrites(db: Kysely<Database>): Promise<number> {
+  const started = performance.now();
+  await sql`VACUUM (ANALYZE)`.execute(db);
+  // An autovacuum worker that started before (on a table the writes touched) finishes first.
+  while (performance.now() - started < 120_000) {
+    const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'`.execute(db);
+    if (!rows[0]?.n) break;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  return performance.now() - started;
 }
 
 /** The data set's end, for scenarios that look at "the last N days". */

@@ -2,7 +2,8 @@
  * Usage ingest throughput on the data set's indexes and rollup trigger:
  * - POST /api/v1/usage over loopback HTTP with the typed client, 1000-event batches, one client
  *   at a time and two at once (the machine has two cores), served by the production API router
- *   (server/app.ts) over the route module: HTTP, JSON, auth, validation and the insert.
+ *   (server/app.ts) over the route module: HTTP, JSON, auth, validation and the insert. The
+ *   clients run in a process of their own (bench/child.ts), their batches built beforehand.
  * - `cli import-usage` on a 100,000-line CSV file.
  * Everything inserted is deleted at the end and the rollup queue (the rows and their reversal)
  * is consumed, so the data set is as it was for the next scenario and the next run.
@@ -22,6 +23,8 @@ import { runRollup } from "../../app/models/rollup.server";
 import { importUsageCsv } from "../../app/models/usage-import.server";
 import * as usageRoute from "../../app/routes/api.v1.usage/route";
 import { createTokenboardClient, type TokenUsageEvent } from "../../client/track-token-usage";
+import { runInChild, serveChildJob } from "../child";
+import { settleAfterWrites } from "../dataset";
 import { formatMs, summarize } from "../measure";
 import { routeModuleRouter } from "../route-router";
 import type { BenchContext, BenchResult, BenchScenario } from "../types";
@@ -69,17 +72,49 @@ export async function serveIngestRoute(): Promise<{ url: string; close: () => Pr
   };
 }
 
-async function postBatches(baseUrl: string, key: string, batches: TokenUsageEvent[][]): Promise<number[]> {
-  const client = createTokenboardClient({ baseUrl, ingestKey: key, retries: 0 });
-  const latencies: number[] = [];
-  for (const batch of batches) {
-    const started = performance.now();
-    const result = await client.trackTokenUsage(batch);
-    latencies.push(performance.now() - started);
-    if (result.accepted !== batch.length) throw new Error(`expected ${batch.length} accepted, got ${result.accepted}`);
-  }
-  return latencies;
+/** What the client process is sent: `clients` typed clients, each posting `batches` batches one after another. */
+interface PostJob {
+  url: string;
+  key: string;
+  clients: number;
+  batches: number;
+  /** First event number (event numbers pick action types and token counts). */
+  offset: number;
 }
+
+interface PostResult {
+  /** Each batch's round trip, ms. */
+  latencies: number[];
+  ms: number;
+  cpuSeconds: number;
+}
+
+/** Set in the forked client process's environment. */
+const CLIENT_FLAG = "TOKENBOARD_INGEST_BENCH_CLIENT";
+
+/** In the client process: the batches are built before the clock starts, then posted. */
+async function postHere(job: PostJob): Promise<PostResult> {
+  const client = createTokenboardClient({ baseUrl: job.url, ingestKey: job.key, retries: 0 });
+  const perClient = Array.from({ length: job.clients }, (_, c) => batchesOf(job.batches, job.offset + c * job.batches * BATCH));
+  const latencies: number[] = [];
+  const cpuBefore = process.cpuUsage();
+  const started = performance.now();
+  await Promise.all(
+    perClient.map(async (batches) => {
+      for (const batch of batches) {
+        const sent = performance.now();
+        const result = await client.trackTokenUsage(batch);
+        latencies.push(performance.now() - sent);
+        if (result.accepted !== batch.length) throw new Error(`expected ${batch.length} accepted, got ${result.accepted}`);
+      }
+    }),
+  );
+  const ms = performance.now() - started;
+  const cpu = process.cpuUsage(cpuBefore);
+  return { latencies, ms, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+}
+
+serveChildJob(CLIENT_FLAG, postHere);
 
 function batchesOf(count: number, offset: number): TokenUsageEvent[][] {
   return Array.from({ length: count }, (_, b) => Array.from({ length: BATCH }, (_, i) => benchEvent(offset + b * BATCH + i)));
@@ -95,19 +130,15 @@ async function measureApi(ctx: BenchContext): Promise<BenchResult[]> {
   process.env.DATABASE_URL = ctx.url;
   const server = await serveIngestRoute();
   try {
-    await postBatches(server.url, key, batchesOf(3, 0)); // warm-up: connections, plans, JIT
-    const sequential = batchesOf(SEQUENTIAL_BATCHES, 10_000);
-    let started = performance.now();
-    const latencies = await postBatches(server.url, key, sequential);
-    const sequentialMs = performance.now() - started;
+    const post = (clients: number, batches: number, offset: number) =>
+      runInChild<PostJob, PostResult>(import.meta.url, CLIENT_FLAG, { url: server.url, key, clients, batches, offset });
+    await post(1, 3, 0); // warm-up: connections, plans, JIT
+    const sequential = await post(1, SEQUENTIAL_BATCHES, 10_000);
     const perClient = Math.ceil(SEQUENTIAL_BATCHES / PARALLEL_CLIENTS);
-    const parallel = Array.from({ length: PARALLEL_CLIENTS }, (_, c) => batchesOf(perClient, 100_000 + c * perClient * BATCH));
-    started = performance.now();
-    await Promise.all(parallel.map((batches) => postBatches(server.url, key, batches)));
-    const parallelMs = performance.now() - started;
-    const timing = summarize(latencies);
-    const sequentialRate = rate(SEQUENTIAL_BATCHES * BATCH, sequentialMs);
-    const parallelRate = rate(PARALLEL_CLIENTS * perClient * BATCH, parallelMs);
+    const parallel = await post(PARALLEL_CLIENTS, perClient, 100_000);
+    const timing = summarize(sequential.latencies);
+    const sequentialRate = rate(SEQUENTIAL_BATCHES * BATCH, sequential.ms);
+    const parallelRate = rate(PARALLEL_CLIENTS * perClient * BATCH, parallel.ms);
     ctx.log(`ingest: ${sequentialRate.toLocaleString("en-US")} events/s with one client, ${parallelRate.toLocaleString("en-US")} with ${PARALLEL_CLIENTS}`);
     return [
       {
@@ -164,6 +195,7 @@ export const ingestScenario: BenchScenario = {
       await sql`DELETE FROM token_usage WHERE event_id LIKE ${`${EVENT_PREFIX}%`}`.execute(ctx.db);
       // Else the scenarios after this one read ~200,000 queued rows as every exact page's tail.
       await runRollup(ctx.db);
+      ctx.log(`ingest: vacuumed what it wrote and deleted in ${formatMs(await settleAfterWrites(ctx.db))}`);
     }
   },
 };

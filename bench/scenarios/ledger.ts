@@ -12,19 +12,18 @@
  * pool and PostgreSQL get the rest of the machine; the client's own cost is not counted
  * against the server's event loop.
  */
-import { fork } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import type { ServerBuild } from "@remix-run/node";
 import express from "express";
 import { sql } from "kysely";
 import type pg from "pg";
 import { registerApiKey } from "../../app/lib/auth.server";
+import { runInChild, serveChildJob } from "../child";
 import { cpuDelta, postgresCpu } from "../measure";
 import type { BenchContext, BenchResult, BenchScenario } from "../types";
 
@@ -189,37 +188,12 @@ function describeCpu(cpu: CpuSplit): string {
 
 /** Runs the load in a client process of its own (this file, forked) and answers its stats. */
 async function drive(base: string, pathName: string, load: Load): Promise<RunStats> {
-  if (INLINE_CLIENT) {
-    const wire = await driveHere({ base, pathName, load });
-    return { ...wire, grants: new Map(wire.grants), deductions: new Map(wire.deductions) };
-  }
-  // Under tsx the exec arguments carry its loader; a CPU profile of the bench stays the server's.
-  const execArgv = process.execArgv.filter((arg) => !arg.startsWith("--cpu-prof"));
-  const child = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, [CLIENT_FLAG]: "1" }, execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
-  try {
-    const wire = await new Promise<WireStats>((resolve, reject) => {
-      child.once("message", (message) => resolve(message as WireStats));
-      child.once("error", reject);
-      child.once("exit", (code) => reject(new Error(`ledger bench client exited with ${code} before reporting`)));
-      child.send({ base, pathName, load } satisfies DriveJob);
-    });
-    return { ...wire, grants: new Map(wire.grants), deductions: new Map(wire.deductions) };
-  } finally {
-    child.kill();
-  }
+  const job: DriveJob = { base, pathName, load };
+  const wire = INLINE_CLIENT ? await driveHere(job) : await runInChild<DriveJob, WireStats>(import.meta.url, CLIENT_FLAG, job);
+  return { ...wire, grants: new Map(wire.grants), deductions: new Map(wire.deductions) };
 }
 
-if (process.env[CLIENT_FLAG] && process.send) {
-  process.once("message", (job) => {
-    driveHere(job as DriveJob).then(
-      (stats) => process.send?.(stats, () => process.exit(0)),
-      (error: unknown) => {
-        console.error("ledger bench client:", error);
-        process.exit(1);
-      },
-    );
-  });
-}
+serveChildJob(CLIENT_FLAG, driveHere);
 
 async function seedBalances(pool: pg.Pool, users: string[], start: number): Promise<void> {
   await pool.query(

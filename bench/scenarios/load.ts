@@ -3,12 +3,15 @@
  * BENCH_LOAD_SECONDS to change; loopback only), twice: events of as many recurring users as the
  * data set has (BENCH_LOAD_USERS to change), then a new user per event; meanwhile the
  * overview's loader queries are read in a loop and the rollup job runs as in production
- * (server/jobs.ts). Reports events/s, loader p95
- * during the load, the 503s answered under backpressure (the client retries them), and rows lost
- * (acknowledged events missing from token_usage: must be 0). Everything inserted is deleted at
- * the end; the rollup job removes the per-user rollup rows that brings to zero (docs/rollups.md).
+ * (server/jobs.ts). The ingest clients run in a process of their own (bench/child.ts); the
+ * bench's process is the app: the ingest server, the reader and the job runner. Reports
+ * events/s, loader p95 during the load, CPU per event of the app, PostgreSQL and the clients,
+ * the 503s answered under backpressure (the client retries them), and rows lost (acknowledged
+ * events missing from token_usage: must be 0). Everything inserted is deleted at the end; the
+ * rollup job removes the per-user rollup rows that brings to zero (docs/rollups.md).
  */
 import { randomUUID } from "node:crypto";
+import os from "node:os";
 import { sql, type Kysely } from "kysely";
 import type { Database } from "../../db/types";
 import { makeRange, todayIn, addDays } from "../../app/domain/period";
@@ -17,7 +20,9 @@ import { closeDb } from "../../app/lib/db.server";
 import { runRollup, USER_ROLLUP_TABLES } from "../../app/models/rollup.server";
 import { overviewTotals, tokensPerDayByType } from "../../app/routes/overview/queries.server";
 import { createTokenboardClient } from "../../client/track-token-usage";
-import { formatMs, summarize } from "../measure";
+import { runInChild, serveChildJob } from "../child";
+import { settleAfterWrites } from "../dataset";
+import { cpuDelta, formatMs, postgresCpu, summarize } from "../measure";
 import type { BenchContext, BenchScenario } from "../types";
 import { benchEvent, serveIngestRoute } from "./ingest";
 import { JOBS, startJobs } from "../../server/jobs";
@@ -54,13 +59,80 @@ interface LoadRun {
   reads: ReturnType<typeof summarize>;
   queueMax: number;
   queueEnd: number;
+  cpu: CpuPerEvent;
 }
 
+/** CPU per accepted event, in microseconds, of each part. */
+interface CpuPerEvent {
+  /** The bench's process: the ingest server, the overview reader and the rollup job runner (as `npm start` runs them in one). */
+  appUs: number;
+  postgresUs: number | null;
+  clientUs: number;
+}
+
+/** What the client process is sent: where to post, for how long, and the users to send events of. */
+interface ClientJob {
+  url: string;
+  key: string;
+  seconds: number;
+  /** Recurring users, or none for a new user per event. */
+  users: string[];
+}
+
+interface ClientStats {
+  accepted: number;
+  duplicates: number;
+  failedBatches: number;
+  refused: number;
+  cpuSeconds: number;
+}
+
+/** Set in the forked client process's environment. */
+const CLIENT_FLAG = "TOKENBOARD_LOAD_BENCH_CLIENT";
+
+/** In the client process: CLIENTS typed clients posting 1000-event batches until the time is up. */
+async function ingestHere(job: ClientJob): Promise<ClientStats> {
+  const deadline = performance.now() + job.seconds * 1000;
+  const cpuBefore = process.cpuUsage();
+  const stats: ClientStats = { accepted: 0, duplicates: 0, failedBatches: 0, refused: 0, cpuSeconds: 0 };
+  let next = 0;
+  // Counts the 503s (backpressure) the client sees before it retries them.
+  const countingFetch: typeof fetch = async (input, init) => {
+    const response = await fetch(input, init);
+    if (response.status === 503) stats.refused += 1;
+    return response;
+  };
+  const ingestClient = async () => {
+    const client = createTokenboardClient({ baseUrl: job.url, ingestKey: job.key, retries: 20, fetch: countingFetch });
+    while (performance.now() < deadline) {
+      const offset = (next += BATCH);
+      const batch = Array.from({ length: BATCH }, (_, i) => benchEvent(offset + i, PREFIX));
+      if (job.users.length) for (const [i, e] of batch.entries()) e.user_id = job.users[(offset + i) % job.users.length]!;
+      try {
+        // Await first: `accepted += await …` would read `accepted` before the other client adds to it.
+        const answer = await client.trackTokenUsage(batch);
+        stats.accepted += answer.accepted;
+        // Only a retry of a stored batch whose answer was lost (a timeout) gives duplicates here.
+        stats.duplicates += answer.duplicates;
+      } catch {
+        stats.failedBatches += 1;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: CLIENTS }, ingestClient));
+  const cpu = process.cpuUsage(cpuBefore);
+  stats.cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  return stats;
+}
+
+serveChildJob(CLIENT_FLAG, ingestHere);
+
 /**
- * One bounded load run: CLIENTS ingest clients, one overview reader and the production rollup
- * job for `seconds`. `users` recurring users send the events (an app's users call it again and
- * again), or with 0 every event has a new user, the worst case for the per-user rollups: the
- * job inserts four per-user rows for every event instead of updating rows it has.
+ * One bounded load run: CLIENTS ingest clients (in a process of their own), one overview reader
+ * and the production rollup job for `seconds`. `users` recurring users send the events (an app's
+ * users call it again and again), or with 0 every event has a new user, the worst case for the
+ * per-user rollups: the job inserts four per-user rows for every event instead of updating rows
+ * it has.
  */
 async function runLoad(ctx: BenchContext, seconds: number, users: number): Promise<LoadRun> {
   // A run stopped half-way leaves its events; they would count as stored by this one.
@@ -74,35 +146,6 @@ async function runLoad(ctx: BenchContext, seconds: number, users: number): Promi
   process.env.DATABASE_URL = ctx.url;
   const server = await serveIngestRoute();
   const deadline = performance.now() + seconds * 1000;
-  let accepted = 0;
-  let duplicates = 0;
-  let failedBatches = 0;
-  let refused = 0;
-  let next = 0;
-  const userPool = Array.from({ length: users }, () => randomUUID());
-  // Counts the 503s (backpressure) the client sees before it retries them.
-  const countingFetch: typeof fetch = async (input, init) => {
-    const response = await fetch(input, init);
-    if (response.status === 503) refused += 1;
-    return response;
-  };
-  const ingestClient = async () => {
-    const client = createTokenboardClient({ baseUrl: server.url, ingestKey: key, retries: 20, fetch: countingFetch });
-    while (performance.now() < deadline) {
-      const offset = (next += BATCH);
-      const batch = Array.from({ length: BATCH }, (_, i) => benchEvent(offset + i, PREFIX));
-      if (userPool.length) for (const [i, e] of batch.entries()) e.user_id = userPool[(offset + i) % userPool.length]!;
-      try {
-        // Await first: `accepted += await …` would read `accepted` before the other client adds to it.
-        const answer = await client.trackTokenUsage(batch);
-        accepted += answer.accepted;
-        // Only a retry of a stored batch whose answer was lost (a timeout) gives duplicates here.
-        duplicates += answer.duplicates;
-      } catch {
-        failedBatches += 1;
-      }
-    }
-  };
   let queueMax = 0;
   const sampler = async () => {
     while (performance.now() < deadline) {
@@ -123,15 +166,24 @@ async function runLoad(ctx: BenchContext, seconds: number, users: number): Promi
   };
   // The production job runner and job, as `npm start` runs them.
   const jobs = startJobs(ctx.url, () => undefined, JOBS.filter((job) => job.name === "usage-rollup"));
+  const pgBefore = await postgresCpu(ctx.pool);
+  const appBefore = process.cpuUsage();
   const started = performance.now();
+  let client: ClientStats;
   try {
-    await Promise.all([...Array.from({ length: CLIENTS }, ingestClient), reader(), sampler()]);
+    const userPool = Array.from({ length: users }, () => randomUUID());
+    [client] = await Promise.all([runInChild<ClientJob, ClientStats>(import.meta.url, CLIENT_FLAG, { url: server.url, key, seconds, users: userPool }), reader(), sampler()]);
   } finally {
     await jobs.stop();
     await server.close();
     await closeDb();
   }
   const elapsed = performance.now() - started;
+  const app = process.cpuUsage(appBefore);
+  const postgres = cpuDelta(pgBefore, await postgresCpu(ctx.pool));
+  const { accepted, duplicates, failedBatches, refused } = client;
+  const perEvent = (cpuSeconds: number) => (cpuSeconds * 1e6) / Math.max(1, accepted);
+  const cpu: CpuPerEvent = { appUs: perEvent((app.user + app.system) / 1e6), postgresUs: postgres === null ? null : perEvent(postgres), clientUs: perEvent(client.cpuSeconds) };
   const queueEnd = await sql<{ n: number }>`SELECT count(*)::bigint AS n FROM tokenboard.usage_rollup_queue`.execute(ctx.db);
   const stored = await sql<{ n: number }>`SELECT count(*)::bigint AS n FROM token_usage WHERE event_id LIKE ${`${PREFIX}%`}`.execute(ctx.db);
   const lost = accepted + duplicates - Number(stored.rows[0]?.n ?? 0);
@@ -139,12 +191,22 @@ async function runLoad(ctx: BenchContext, seconds: number, users: number): Promi
   await ctx.db.deleteFrom("api_keys").where("name", "=", "bench load").execute();
   await runRollup(ctx.db);
   await removeEmptyUserRows(ctx.db);
+  await settleAfterWrites(ctx.db);
   const run: LoadRun = {
     seconds, accepted, duplicates, failedBatches, refused, lost, rate: Math.round((accepted * 1000) / elapsed),
-    reads: summarize(readLatencies), queueMax, queueEnd: Number(queueEnd.rows[0]?.n ?? 0),
+    reads: summarize(readLatencies), queueMax, queueEnd: Number(queueEnd.rows[0]?.n ?? 0), cpu,
   };
-  ctx.log(`load (${users ? `${users.toLocaleString("en-US")} recurring users` : "a new user per event"}): ${accepted.toLocaleString("en-US")} events in ${formatMs(elapsed)} (${run.rate.toLocaleString("en-US")}/s), ${refused} answers 503 (retried), ${failedBatches} failed batches, overview p95 ${formatMs(run.reads.p95)} over ${readLatencies.length} reads, ${lost} lost; rollup queue at most ${queueMax.toLocaleString("en-US")} rows, ${run.queueEnd.toLocaleString("en-US")} at the end`);
+  ctx.log(`load (${users ? `${users.toLocaleString("en-US")} recurring users` : "a new user per event"}): ${accepted.toLocaleString("en-US")} events in ${formatMs(elapsed)} (${run.rate.toLocaleString("en-US")}/s), ${refused} answers 503 (retried), ${failedBatches} failed batches, overview p95 ${formatMs(run.reads.p95)} over ${readLatencies.length} reads, ${lost} lost; rollup queue at most ${queueMax.toLocaleString("en-US")} rows, ${run.queueEnd.toLocaleString("en-US")} at the end; CPU per event ${describeCpu(cpu)}`);
   return run;
+}
+
+/** CPU per event of each part, and the rate that much CPU per event allows on this machine's cores. */
+function describeCpu(cpu: CpuPerEvent): string {
+  const parts = `app process ${cpu.appUs.toFixed(0)} µs, PostgreSQL ${cpu.postgresUs === null ? "n/a" : `${cpu.postgresUs.toFixed(0)} µs`}, client ${cpu.clientUs.toFixed(0)} µs`;
+  if (cpu.postgresUs === null) return parts;
+  const total = cpu.appUs + cpu.postgresUs + cpu.clientUs;
+  const cores = os.availableParallelism();
+  return `${parts}; ${total.toFixed(0)} µs in all, so ${cores} cores carry at most ~${Math.round((cores * 1e6) / total).toLocaleString("en-US")} events/s`;
 }
 
 export const loadScenario: BenchScenario = {
@@ -162,6 +224,7 @@ export const loadScenario: BenchScenario = {
     return [
       { scenario: NAME, metric: `ingest for ${seconds} s, ${CLIENTS} clients × 1000-event batches of ${users.toLocaleString("en-US")} recurring users, while dashboards are read`, measured: `${usual.rate.toLocaleString("en-US")} events/s`, target: `>= ${TARGET_EVENTS_PER_SECOND.toLocaleString("en-US")} events/s`, pass: usual.rate >= TARGET_EVENTS_PER_SECOND },
       { scenario: NAME, metric: "overview loader queries during that load", measured: describeReads(usual), target: "", pass: null },
+      { scenario: NAME, metric: "CPU per event during that load (reader and rollup job included)", measured: describeCpu(usual.cpu), target: "", pass: null },
       { scenario: NAME, metric: "the same with a new user per event (per-user rollups' worst case)", measured: `${worst.rate.toLocaleString("en-US")} events/s, overview ${describeReads(worst)}`, target: "", pass: null },
       { scenario: NAME, metric: "503 + Retry-After answered under backpressure (retried by the client)", measured: `${(usual.refused + worst.refused).toLocaleString("en-US")} (${usual.failedBatches + worst.failedBatches} batches given up)`, target: "", pass: null },
       { scenario: NAME, metric: "accepted events missing from token_usage", measured: `${lost} (of ${(usual.accepted + usual.duplicates + worst.accepted + worst.duplicates).toLocaleString("en-US")})`, target: "0", pass: lost === 0 },
