@@ -189,15 +189,18 @@ async function catchUpRollups(db: Kysely<Database>, log: (line: string) => void)
 }
 
 /**
- * After a scenario that inserted and deleted many rows: vacuum and analyze now, untimed, so that
- * autovacuum does not do it during the next scenario's measurements (after the ingest scenario it
- * ran ~40 s over the per-user rollup tables, in the middle of the ledger's), then waits for any
- * autovacuum worker still running. VACUUM skips pages it knows to be all-visible, so the untouched
- * bulk of a data set costs little. Answers ms.
+ * Before each scenario (bench/run.ts) and between the load scenario's two runs, untimed: what
+ * earlier writes left for the server to do in the background is done now — VACUUM (ANALYZE), so
+ * that autovacuum does not do it during the next measurements (after the ingest scenario it ran
+ * ~40 s over the per-user rollup tables, in the middle of the ledger's), a CHECKPOINT, so that
+ * the dirty pages are not written meanwhile, then a wait for any autovacuum worker still
+ * running. VACUUM skips pages it knows to be all-visible, so the untouched bulk of a data set
+ * costs little. Answers ms.
  */
 export async function settleAfterWrites(db: Kysely<Database>): Promise<number> {
   const started = performance.now();
   await sql`VACUUM (ANALYZE)`.execute(db);
+  await sql`CHECKPOINT`.execute(db);
   // An autovacuum worker that started before (on a table the writes touched) finishes first.
   while (performance.now() - started < 120_000) {
     const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'`.execute(db);

@@ -9,7 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import { countOption, parseCliOptions } from "../db/seed/cli-options";
-import { BENCH_DIR, directorySize, openDataset, type OpenDataset } from "./dataset";
+import { BENCH_DIR, directorySize, openDataset, settleAfterWrites, type OpenDataset } from "./dataset";
 import { formatMs, machineProbe } from "./measure";
 import { SCENARIOS } from "./scenarios/index";
 import type { BenchResult } from "./types";
@@ -121,7 +121,7 @@ async function main(argv: string[]): Promise<number> {
     try {
       summary.push(await probeRow(dataset, label, "before the scenarios"));
       for (const scenario of scenarios) {
-        log(`${scenario.name} on ${label} rows`);
+        log(`${scenario.name} on ${label} rows (database settled in ${formatMs(await settleAfterWrites(dataset.db))})`);
         try {
           const results = await scenario.run({ db: dataset.db, pool: dataset.pool, url: dataset.url, rows, log });
           for (const result of results) {

@@ -24,7 +24,6 @@ import { importUsageCsv } from "../../app/models/usage-import.server";
 import * as usageRoute from "../../app/routes/api.v1.usage/route";
 import { createTokenboardClient, type TokenUsageEvent } from "../../client/track-token-usage";
 import { runInChild, serveChildJob } from "../child";
-import { settleAfterWrites } from "../dataset";
 import { formatMs, summarize } from "../measure";
 import { routeModuleRouter } from "../route-router";
 import type { BenchContext, BenchResult, BenchScenario } from "../types";
@@ -195,7 +194,6 @@ export const ingestScenario: BenchScenario = {
       await sql`DELETE FROM token_usage WHERE event_id LIKE ${`${EVENT_PREFIX}%`}`.execute(ctx.db);
       // Else the scenarios after this one read ~200,000 queued rows as every exact page's tail.
       await runRollup(ctx.db);
-      ctx.log(`ingest: vacuumed what it wrote and deleted in ${formatMs(await settleAfterWrites(ctx.db))}`);
     }
   },
 };

@@ -74,7 +74,9 @@ function columns(options: { canAcknowledge: boolean; showUser: boolean }): Colum
     });
   }
   cols.push(
-    { id: "observed", header: "Numbers", meta: { align: "right" }, cell: ({ row }) => row.original.numbers },
+    // "15,015 vs 100,000–200,000" may wrap after the observed figure (word joiners keep a range
+    // whole), so the table fits a narrow card.
+    { id: "observed", header: "Numbers", meta: { align: "right" }, cell: ({ row }) => <span className="inline-block max-w-[9rem] whitespace-normal">{row.original.numbers.replaceAll("–", "\u2060–\u2060")}</span> },
     {
       // The message with what can be done about it (acknowledge, or who did and why; the rows
       // behind it), so no action hides past the table's right edge. The rule's badge shows the

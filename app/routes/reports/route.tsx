@@ -174,7 +174,8 @@ export default function Reports() {
         </div>
       )}
 
-      <div className="mt-4 grid gap-4 lg:grid-cols-4">
+      {/* Top users over the whole width below 1536 px, the two small tables side by side under it: in a row of four their figures had no room. */}
+      <div className="mt-4 grid grid-cols-1 gap-4 lg:grid-cols-2 2xl:grid-cols-4">
         <Card title={`Top ${r.topUsers.length || ""} users by tokens`} className="lg:col-span-2">
           <MiniTable testId="report-top-users" head={["User", "Calls", "Tokens", "Cost"]} empty="No users were active this month.">
             {r.topUsers.map((u) => (
