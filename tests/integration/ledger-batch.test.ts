@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDb, type DbHandle } from "../../db/database";
+import { freePort } from "../../db/embedded";
 import { LedgerBatcher, ledgerBatcher, type SimpleAdjustment } from "~/models/ledger-batch.server";
 import { adjustBalance, getBalance, type AdjustmentOutcome } from "~/models/ledger.server";
 import { createTestDatabase, type TestDatabase } from "../support/test-db";
@@ -78,6 +79,25 @@ describe("batched adjustments", () => {
     expect((await entries(a)).map((e) => e.amount)).toEqual([1, 10]);
     expect((await entries(b)).map((e) => e.amount)).toEqual([20]);
     expect([await getBalance(t.db, a), await getBalance(t.db, b), await auditCount(b)]).toEqual([11, 20, 1]);
+  });
+});
+
+describe("batched adjustments without a database", () => {
+  it("answer every waiting adjustment with the connection error instead of hanging", async () => {
+    const down = createDb(`postgres://postgres:x@127.0.0.1:${await freePort()}/none`, 2);
+    try {
+      const batcher = new LedgerBatcher(down.db);
+      const adjustment = (): SimpleAdjustment => ({ actor, userId: randomUUID(), kind: "grant", amount: 1, reason: "x", idempotencyKey: key(), allowNegative: false });
+      const settled = await Promise.allSettled([batcher.write(adjustment()), batcher.write(adjustment()), batcher.write(adjustment())]);
+      expect(settled.map((s) => s.status)).toEqual(["rejected", "rejected", "rejected"]);
+      expect(settled.map((s) => (s as PromiseRejectedResult).reason)).toEqual(settled.map(() => expect.objectContaining({ code: "ECONNREFUSED" })));
+      // The first went alone; the two that waited went as one batch, which failed and was retried one by one.
+      expect(batcher.stats).toEqual({ batches: 1, batched: 2, failedBatches: 1 });
+      // The batcher is free again: the next adjustment is tried (and refused) too.
+      await expect(batcher.write(adjustment())).rejects.toMatchObject({ code: "ECONNREFUSED" });
+    } finally {
+      await down.db.destroy();
+    }
   });
 });
 
