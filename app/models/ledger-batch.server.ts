@@ -11,8 +11,8 @@
  * between processes), nothing of it was written, and its adjustments run one by one so that
  * each gets its own answer or error.
  */
-import { sql, type Kysely } from "kysely";
-import type { Database, LedgerEntry } from "../../db/types";
+import { sql, type Kysely, type RawBuilder } from "kysely";
+import type { Database, LedgerEntry, LedgerKind } from "../../db/types";
 import type { Actor } from "./audit.server";
 
 export interface SimpleAdjustment {
@@ -34,14 +34,42 @@ interface Waiting extends SimpleAdjustment {
 /** Adjustments per statement: bounds one transaction's locks and the statement's size. */
 export const MAX_BATCH = 100;
 
+/** The arguments of tokenboard.ledger_write_entry (db/migrations/0011_ledger_write_function.ts). */
+export interface EntryWrite {
+  actor: Actor;
+  userId: string;
+  kind: LedgerKind;
+  /** Signed. */
+  amount: number;
+  reason: string | null;
+  idempotencyKey: string;
+  allowNegative: boolean;
+  /**
+   * Null: the common case of an adjustment whole — the function takes the user's lock and writes
+   * only for a new key, a user without open expiring grants and an allowed result. Else the
+   * caller holds the lock and made the checks.
+   */
+  balanceBefore: number | null;
+  expiresAt?: Date | null;
+  remaining?: number | null;
+  usageId?: string | null;
+  expiredEntryId?: number | null;
+}
+
+/** One call of tokenboard.ledger_write_entry: the entry, its balance and its audit row in one statement. */
+export function ledgerWriteEntry(w: EntryWrite): RawBuilder<LedgerEntry> {
+  return sql<LedgerEntry>`
+    SELECT * FROM tokenboard.ledger_write_entry(${w.userId}::uuid, ${w.kind}::text, ${w.amount}::bigint, ${w.reason}::text, ${w.idempotencyKey}::text,
+      ${w.actor.id}::uuid, ${w.actor.label}::text, ${w.actor.ip ?? null}::text, ${w.allowNegative}::boolean, ${w.balanceBefore}::bigint,
+      ${w.expiresAt ?? null}::timestamptz, ${w.remaining ?? null}::bigint, ${w.usageId ?? null}::uuid, ${w.expiredEntryId ?? null}::bigint)`;
+}
+
 /**
  * One adjustment, its own statement and transaction (tokenboard.ledger_write_entry with no
  * balance before): the entry, or undefined when it wrote nothing and the general path decides.
  */
 export async function writeOne(db: Kysely<Database>, a: SimpleAdjustment): Promise<LedgerEntry | undefined> {
-  const result = await sql<LedgerEntry>`
-    SELECT * FROM tokenboard.ledger_write_entry(${a.userId}::uuid, ${a.kind}::text, ${a.amount}::bigint, ${a.reason}::text, ${a.idempotencyKey}::text,
-      ${a.actor.id}::uuid, ${a.actor.label}::text, ${a.actor.ip ?? null}::text, ${a.allowNegative}::boolean, NULL, NULL, NULL, NULL, NULL)`.execute(db);
+  const result = await ledgerWriteEntry({ ...a, balanceBefore: null }).execute(db);
   return result.rows[0];
 }
 

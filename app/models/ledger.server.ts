@@ -6,11 +6,11 @@
  * commit (app/models/ledger-batch.server.ts); the rest takes the general path below. Rules
  * (consumption order, limits) live in app/domain/ledger.ts.
  */
-import { sql, type Kysely, type RawBuilder, type Transaction } from "kysely";
+import { sql, type Kysely, type Transaction } from "kysely";
 import type { Database, LedgerEntry, LedgerKind } from "../../db/types";
 import { initialRemaining, insufficientMessage, planDebit, type OpenGrant } from "../domain/ledger";
 import { SYSTEM_ACTOR, type Actor } from "./audit.server";
-import { ledgerBatcher } from "./ledger-batch.server";
+import { ledgerBatcher, ledgerWriteEntry } from "./ledger-batch.server";
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -102,22 +102,12 @@ interface NewEntry {
 }
 
 /**
- * Writes the entry, the new balance and the audit row in one call of the database function
- * tokenboard.ledger_write_entry (db/migrations/0011_ledger_write_function.ts); the audit row
- * is the one recordAudit writes, inlined. The caller holds the user's lock and made the
- * checks. (The function's other form, without a balance before, is the common case of an
- * adjustment whole, in one round trip: app/models/ledger-batch.server.ts.)
+ * Writes an entry whose checks were made by the caller, under the user's lock: the entry, the
+ * new balance and the audit row (the one recordAudit writes, inlined) in one call of
+ * tokenboard.ledger_write_entry, told the balance before.
  */
-function entryCall(actor: Actor, e: NewEntry, balanceBefore: number): RawBuilder<LedgerEntry> {
-  return sql<LedgerEntry>`
-    SELECT * FROM tokenboard.ledger_write_entry(${e.userId}::uuid, ${e.kind}::text, ${e.amount}::bigint, ${e.reason}::text, ${e.idempotencyKey}::text,
-      ${actor.id}::uuid, ${actor.label}::text, ${actor.ip ?? null}::text, true, ${balanceBefore}::bigint,
-      ${e.expiresAt ?? null}::timestamptz, ${e.remaining ?? null}::bigint, ${e.usageId ?? null}::uuid, ${e.expiredEntryId ?? null}::bigint)`;
-}
-
-/** Writes an entry whose checks were made by the caller, under the user's lock. */
 async function writeEntry(trx: Transaction<Database>, actor: Actor, balanceBefore: number, e: NewEntry): Promise<LedgerEntry> {
-  const result = await entryCall(actor, e, balanceBefore).execute(trx);
+  const result = await ledgerWriteEntry({ ...e, actor, allowNegative: true, balanceBefore }).execute(trx);
   const entry = result.rows[0];
   if (!entry) throw new Error("ledger entry was not written");
   return entry;
