@@ -12,6 +12,7 @@ import * as m0011 from "./0011_ledger_write_function";
 import * as m0012 from "./0012_user_usage_month";
 import * as m0013 from "./0013_failed_usage_index";
 import * as m0014 from "./0014_ledger_write_batch";
+import * as m0015 from "./0015_queue_serial_scans";
 
 /** Migrations in order. Static imports so that the server bundle, tsx and vitest all see the same list. */
 export const migrations: Record<string, Migration> = {
@@ -28,4 +29,5 @@ export const migrations: Record<string, Migration> = {
   "0012_user_usage_month": m0012,
   "0013_failed_usage_index": m0013,
   "0014_ledger_write_batch": m0014,
+  "0015_queue_serial_scans": m0015,
 };

@@ -1,7 +1,7 @@
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDb } from "../../db/database";
-import { rebuildRollups, runRollup, usageFacts, userActionTotals, histogramFacts } from "../../app/models/rollup.server";
+import { rebuildRollups, rollupJob, runRollup, usageFacts, userActionTotals, histogramFacts } from "../../app/models/rollup.server";
 import { costCentsSql } from "../../app/models/cost.server";
 import { createTestDatabase, type TestDatabase } from "../support/test-db";
 import { insertTestPricing, insertUsage, randomUsageRows, seededRandom } from "../support/usage-rows";
@@ -147,5 +147,34 @@ describe("incremental rollups", () => {
       SELECT (SELECT max(max_tokens) FROM (${usageFacts(WHOLE)}) f WHERE action_type = 'assessment_scoring') AS a,
              (SELECT max(tokens_used) FROM token_usage WHERE action_type = 'assessment_scoring') AS b`.execute(t.db);
     expect(max.rows[0]?.a).toBe(max.rows[0]?.b);
+  });
+});
+
+describe("the rollup job's care of its queue", () => {
+  async function queueVacuums(): Promise<number> {
+    const r = await sql<{ n: number }>`SELECT vacuum_count::int AS n FROM pg_stat_user_tables WHERE relid = 'tokenboard.usage_rollup_queue'::regclass`.execute(t.db);
+    return Number(r.rows[0]?.n ?? -1);
+  }
+  const S = new Date("2025-05-01T00:00:00Z");
+  const E = new Date("2025-05-02T00:00:00Z");
+
+  it("vacuums the queue once it has consumed the given number of rows, counting across runs", async () => {
+    await runRollup(t.db);
+    const before = await queueVacuums();
+    await insertUsage(t.db, randomUsageRows(random, 30, S, E));
+    const first = await rollupJob(t.db, { queueVacuumRows: 50 });
+    expect(first.summary).toBe("30 rows in 1 batch(es)");
+    expect(await queueVacuums()).toBe(before);
+    await insertUsage(t.db, randomUsageRows(random, 30, S, E));
+    const second = await rollupJob(t.db, { queueVacuumRows: 50 });
+    expect(second.summary).toMatch(/^30 rows in 1 batch\(es\); queue vacuumed \(\d+ ms\)$/);
+    expect(await queueVacuums()).toBe(before + 1);
+    expect(await queueLength()).toBe(0);
+    expect(await rollupTotals(S, E)).toEqual(await rawTotals(S, E));
+  });
+
+  it("never plans a parallel scan of the queue (migration 0015)", async () => {
+    const r = await sql<{ options: string[] | null }>`SELECT reloptions AS options FROM pg_class WHERE oid = 'tokenboard.usage_rollup_queue'::regclass`.execute(t.db);
+    expect(r.rows[0]?.options).toContain("parallel_workers=0");
   });
 });
