@@ -3,8 +3,9 @@
  * BENCH_LOAD_SECONDS to change; loopback only), twice: events of as many recurring users as the
  * data set has (BENCH_LOAD_USERS to change), then a new user per event; meanwhile one viewer
  * refreshes the overview (its loader queries) up to 5 times a second (BENCH_LOAD_READS to
- * change), and the rollup job runs as in production (server/jobs.ts). The ingest clients run in a process of their own (bench/child.ts); the
- * bench's process is the app: the ingest server, the reader and the job runner. Reports
+ * change), and the rollup job runs as in production (server/jobs.ts). The ingest clients run
+ * in a process of their own (bench/child.ts); the bench's process is the app: the ingest
+ * server, the reader and the job runner. Reports
  * events/s, loader p95 during the load, CPU per event of the app, PostgreSQL and the clients,
  * the 503s answered under backpressure (the client retries them), and rows lost (acknowledged
  * events missing from token_usage: must be 0). Everything inserted is deleted at the end; the
@@ -143,10 +144,10 @@ serveChildJob(CLIENT_FLAG, ingestHere);
 
 /**
  * One bounded load run: CLIENTS ingest clients (in a process of their own), overview loads at
- * up to READS_PER_SECOND and the production rollup job for `seconds`. `users` recurring users send the events (an app's
- * users call it again and again), or with 0 every event has a new user, the worst case for the
- * per-user rollups: the job inserts four per-user rows for every event instead of updating rows
- * it has.
+ * up to READS_PER_SECOND and the production rollup job for `seconds`. `users` recurring users
+ * send the events (an app's users call it again and again), or with 0 every event has a new
+ * user, the worst case for the per-user rollups: the job inserts four per-user rows for every
+ * event instead of updating rows it has.
  */
 async function runLoad(ctx: BenchContext, seconds: number, users: number): Promise<LoadRun> {
   // A run stopped half-way leaves its events; they would count as stored by this one.
