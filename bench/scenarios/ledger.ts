@@ -254,9 +254,54 @@ async function measure(ctx: BenchContext, base: string, label: string, userCount
   ];
 }
 
+/** The API key's actor label (app/lib/auth.server.ts) and the label of the starting grants. */
+const BENCH_ACTORS = ["api-key:bench", "bench"];
+/** Removing more rows than this rewrites the tables too (once, for a data set older runs filled). */
+const COMPACT_AFTER = 100_000;
+
+/**
+ * Removes what ledger runs wrote — the entries of the bench's users, their balances and the
+ * audit rows of the bench's key — so that every run starts from the data set as generated.
+ * Until 2026-11-30 each run left ~40,000 entries, 20,000 balances and 40,000 audit rows behind;
+ * the 1M set had gathered 2.5M entries, 1.3M balances and 1.2M audit rows, whose random-key
+ * indexes (idempotency key, user, audit target: ~520 MB) no longer fit the bench server's
+ * shared_buffers, so the figure depended on how often the bench had run (docs/ledger.md).
+ * The ledger and the audit log refuse DELETE by trigger; the bench, a superuser on its own data
+ * set, turns triggers off for this one transaction (`session_replication_role = replica`).
+ */
+async function removeBenchLedgerRows(ctx: BenchContext): Promise<number> {
+  const client = await ctx.pool.connect();
+  let removed = 0;
+  try {
+    await client.query("BEGIN");
+    await client.query("SET LOCAL session_replication_role = replica");
+    await client.query(
+      `CREATE TEMP TABLE bench_ledger_users ON COMMIT DROP AS
+       SELECT DISTINCT user_id FROM tokenboard.ledger_entries WHERE actor_label = ANY($1::text[])`,
+      [BENCH_ACTORS],
+    );
+    const entries = await client.query("DELETE FROM tokenboard.ledger_entries WHERE user_id IN (SELECT user_id FROM bench_ledger_users)");
+    const balances = await client.query("DELETE FROM tokenboard.token_balances WHERE user_id IN (SELECT user_id FROM bench_ledger_users)");
+    const audit = await client.query("DELETE FROM tokenboard.audit_log WHERE actor_label = ANY($1::text[]) AND action LIKE 'ledger.%'", [BENCH_ACTORS]);
+    await client.query("COMMIT");
+    removed = (entries.rowCount ?? 0) + (balances.rowCount ?? 0) + (audit.rowCount ?? 0);
+  } catch (error) {
+    await client.query("ROLLBACK");
+    throw error;
+  } finally {
+    client.release();
+  }
+  if (removed > COMPACT_AFTER) {
+    await ctx.pool.query("VACUUM (FULL, ANALYZE) tokenboard.ledger_entries, tokenboard.token_balances, tokenboard.audit_log");
+  }
+  return removed;
+}
+
 export const ledgerScenario: BenchScenario = {
   name: "ledger",
   run: async (ctx) => {
+    const left = await removeBenchLedgerRows(ctx);
+    if (left > 0) ctx.log(`ledger bench: removed ${left} rows earlier runs left (entries, balances, audit)`);
     await registerApiKey(ctx.db, "bench", "ledger", KEY);
     const server = await startServer(ctx);
     ctx.log(`ledger bench: ${CONCURRENCY} concurrent HTTP clients (keep-alive, ${INLINE_CLIENT ? "in the server's process" : "in a client process of their own"}) against ${server.how}`);
@@ -269,6 +314,7 @@ export const ledgerScenario: BenchScenario = {
       ];
     } finally {
       await server.close();
+      await removeBenchLedgerRows(ctx);
     }
   },
 };
