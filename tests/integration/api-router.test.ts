@@ -7,7 +7,7 @@ import { registerApiKey } from "~/lib/auth.server";
 import * as balanceRoute from "~/routes/api.v1.balance/route";
 import * as ledgerRoute from "~/routes/api.v1.ledger/route";
 import * as usageRoute from "~/routes/api.v1.usage/route";
-import { apiRouter, securityHeaders } from "../../server/app";
+import { apiRouter, createApp, securityHeaders } from "../../server/app";
 import { createTestDatabase, type TestDatabase } from "../support/test-db";
 
 /**
@@ -134,5 +134,31 @@ describe("API without the Remix pipeline", () => {
     expect((await fetch(`${base}/api/v1/usage`, { method: "HEAD" })).status).toBe(299);
     expect((await fetch(`${base}/api/v1/nothing-here`, { method: "POST", body: "{}" })).status).toBe(299);
     expect(await (await fetch(`${base}/reports`)).text()).toBe("passed to remix");
+  });
+});
+
+describe("the API in the production app (createApp)", () => {
+  it("answers with the JSON security headers and records the connection's address, not one the client sent", async () => {
+    const build = { routes: ROUTES, entry: { module: {} }, assets: {} } as unknown as ServerBuild;
+    const server = createApp({ build, mode: "production" }).listen(0, "127.0.0.1");
+    await new Promise((resolve) => server.once("listening", resolve));
+    try {
+      const user = randomUUID();
+      const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/ledger`, {
+        method: "POST",
+        headers: { ...ledgerHeaders, "X-Tokenboard-Client-Ip": "203.0.113.9" },
+        body: JSON.stringify({ user_id: user, amount: 5, kind: "grant", reason: "headers test", idempotency_key: `router-${randomUUID()}` }),
+      });
+      expect(response.status).toBe(201);
+      expect(response.headers.get("content-type")).toBe("application/json; charset=utf-8");
+      expect(response.headers.get("content-security-policy")).toBe("default-src 'none'; frame-ancestors 'none'");
+      expect(response.headers.get("x-content-type-options")).toBe("nosniff");
+      expect(response.headers.get("x-frame-options")).toBe("DENY");
+      expect(response.headers.get("referrer-policy")).toBe("same-origin");
+      const audit = await t.db.selectFrom("audit_log").select("ip").where("target_id", "=", user).executeTakeFirstOrThrow();
+      expect(audit.ip).toBe("127.0.0.1");
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
