@@ -8,7 +8,7 @@ import { sql, type Kysely, type RawBuilder, type Transaction } from "kysely";
 import type { Database } from "../../db/types";
 import type { UsageEvent, UsageEventField } from "../domain/usage-event";
 
-/** The SQL type of every field an event may carry (the jsonb recordset and the COPY staging table use them). */
+/** The SQL type of every field an event may carry (the API's column arrays and the COPY staging table use them). */
 export const USAGE_COLUMN_TYPES = {
   user_id: "uuid",
   action_type: "text",
@@ -50,8 +50,11 @@ export interface IngestCounts {
  */
 export function insertUsageFrom(source: RawBuilder<unknown>): RawBuilder<{ accepted: number }> {
   const targets = sql.raw(USAGE_COLUMNS.join(", "));
-  // created_at left out means "now", as the table's default would have it.
-  const values = sql.raw(USAGE_COLUMNS.map((c) => (c === "created_at" ? "coalesce(src.created_at, now())" : `src.${c}`)).join(", "));
+  // created_at left out means "now", as the table's default would have it; metadata may come as
+  // text (API batches, below) or jsonb (the import's staging table).
+  const values = sql.raw(
+    USAGE_COLUMNS.map((c) => (c === "created_at" ? "coalesce(src.created_at, now())" : c === "metadata" ? "src.metadata::jsonb" : `src.${c}`)).join(", "),
+  );
   return sql<{ accepted: number }>`
     WITH inserted AS (
       INSERT INTO token_usage (${targets})
@@ -73,13 +76,28 @@ function firstOfEachEventId(events: UsageEvent[]): UsageEvent[] {
   });
 }
 
+/** The array type each column travels in; metadata as text, made jsonb row by row in the insert. */
+const ARRAY_CASTS = USAGE_COLUMNS.map((column) => sql.raw(USAGE_COLUMN_TYPES[column] === "jsonb" ? "text[]" : `${USAGE_COLUMN_TYPES[column]}[]`));
+
+/**
+ * A batch as one typed array per column, read back as rows with `unnest`. PostgreSQL parses an
+ * array element with its type's input function and nothing else; `json_to_recordset` parsed the
+ * JSON text first and then each field's text again: 5.5–7.5 against 25–30 µs of PostgreSQL CPU
+ * per event for a 1000-event batch, the Node side the same (~7–9 µs building either), 1M set,
+ * 2026-11-30. pg writes each element quoted and escaped, NULL for null or absent.
+ */
+function columnArrays(events: UsageEvent[]): RawBuilder<unknown> {
+  const arrays = USAGE_COLUMNS.map((column, index) => {
+    const values = events.map((event) => (column === "metadata" ? JSON.stringify(event.metadata) : (event[column] ?? null)));
+    return sql`${values}::${ARRAY_CASTS[index]}`;
+  });
+  return sql`unnest(${sql.join(arrays)}) AS src(${sql.raw(USAGE_COLUMNS.join(", "))})`;
+}
+
 /** Stores a validated batch in one round trip; repeats of stored or earlier event_ids are counted as duplicates. */
 export async function insertUsageEvents(db: Kysely<Database> | Transaction<Database>, events: UsageEvent[]): Promise<IngestCounts> {
   const unique = firstOfEachEventId(events);
-  // json, not jsonb: the batch is read once, and building a jsonb value first costs PostgreSQL
-  // ~3 µs more per event (metadata still becomes jsonb through its column type).
-  const source = sql`json_to_recordset(${JSON.stringify(unique)}::json) AS src(${sql.raw(usageColumnDefinitions)})`;
-  const { rows } = await insertUsageFrom(source).execute(db);
+  const { rows } = await insertUsageFrom(columnArrays(unique)).execute(db);
   const accepted = rows[0]?.accepted ?? 0;
   return { accepted, duplicates: events.length - accepted };
 }

@@ -207,6 +207,38 @@ describe("POST /api/v1/usage storing", () => {
     expect(Math.abs(defaults.created_at.getTime() - Date.now())).toBeLessThan(60_000);
   });
 
+  it("stores text and metadata exactly as sent, whatever characters they hold", async () => {
+    // Each column travels as a PostgreSQL array literal: quotes, backslashes, braces, commas,
+    // the word NULL and any Unicode must come back as sent.
+    const awkward = fc.constantFrom("NULL", "null", "", " ", "{}", '{"a","b"}', "\\", '"', "a,b", "{NULL}", "line\nbreak", "tab\there", "😀 ünïcödé");
+    const text = fc.oneof(awkward, fc.string({ unit: "grapheme", maxLength: 30 }).filter((value) => !value.includes("\u0000")));
+    const metadata = fc.dictionary(text, fc.oneof(text, fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.constant(null)), { maxKeys: 4 });
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.record({ error_message: text, route: text, system_fingerprint: text, metadata }), { minLength: 1, maxLength: 4 }), async (items) => {
+        const events = items.map((item) => event(item));
+        const { status, body } = await sendEvents(events);
+        expect(status, JSON.stringify(body)).toBe(200);
+        const stored = await t.db
+          .selectFrom("token_usage")
+          .select(["event_id", "error_message", "route", "system_fingerprint", "metadata"])
+          .where("event_id", "in", events.map((e) => e.event_id as string))
+          .execute();
+        const byId = new Map(stored.map((row) => [row.event_id, row]));
+        for (const sent of events) {
+          expect(byId.get(sent.event_id as string)).toEqual({
+            event_id: sent.event_id,
+            error_message: sent.error_message,
+            route: sent.route,
+            system_fingerprint: sent.system_fingerprint,
+            // jsonb keeps what JSON can say: -0 is 0 after the round trip through JSON text.
+            metadata: JSON.parse(JSON.stringify(sent.metadata)),
+          });
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+
   it("counts a retried batch as duplicates and stores no new rows", async () => {
     const batch = [event(), event(), event()];
     expect((await sendEvents(batch)).body).toEqual({ accepted: 3, duplicates: 0, errors: [] });
