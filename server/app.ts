@@ -63,6 +63,9 @@ export function refuseCrossSitePosts(req: Request, res: Response, next: NextFunc
     originHost = "";
   }
   if (originHost === req.headers.host) return next();
+  // This check runs before the page middleware (the API router sits between them): the refusal
+  // brings its own security headers.
+  for (const [key, value] of API_SECURITY_HEADERS) res.setHeader(key, value);
   res.status(403).type("text/plain").send("Cross-site request refused: submit the form from tokenboard itself.");
 }
 
@@ -170,7 +173,10 @@ function serveModuleFunction(fn: RouteFunction) {
     } catch (error) {
       // The route functions answer their own errors (apiFailure); this is the adapter's.
       console.error("[tokenboard] api adapter error", error);
-      if (!res.headersSent) res.status(500).type("application/json").end(JSON.stringify({ error: "internal error" }));
+      if (!res.headersSent) {
+        for (const [key, value] of API_SECURITY_HEADERS) res.setHeader(key, value);
+        res.status(500).type("application/json").end(JSON.stringify({ error: "internal error" }));
+      }
       else res.destroy();
     }
   };

@@ -157,6 +157,17 @@ describe("the API in the production app (createApp)", () => {
       expect(response.headers.get("referrer-policy")).toBe("same-origin");
       const audit = await t.db.selectFrom("audit_log").select("ip").where("target_id", "=", user).executeTakeFirstOrThrow();
       expect(audit.ip).toBe("127.0.0.1");
+
+      // The cross-site check runs before the API router and the page middleware: its refusal
+      // carries the security headers itself.
+      const crossSite = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/ledger`, {
+        method: "POST",
+        headers: { "content-type": "application/json", cookie: "tb_session=x", origin: "https://evil.example" },
+        body: "{}",
+      });
+      expect(crossSite.status).toBe(403);
+      expect(crossSite.headers.get("x-content-type-options")).toBe("nosniff");
+      expect(crossSite.headers.get("content-security-policy")).toBe("default-src 'none'; frame-ancestors 'none'");
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }
