@@ -4,7 +4,7 @@ import { createDb } from "../../db/database";
 import { rebuildRollups, rollupJob, runRollup, usageFacts, userActionTotals, histogramFacts } from "../../app/models/rollup.server";
 import { costCentsSql } from "../../app/models/cost.server";
 import { createTestDatabase, type TestDatabase } from "../support/test-db";
-import { insertTestPricing, insertUsage, randomUsageRows, seededRandom } from "../support/usage-rows";
+import { TEST_USERS, insertTestPricing, insertUsage, randomUsageRows, seededRandom } from "../support/usage-rows";
 
 let t: TestDatabase;
 beforeAll(async () => {
@@ -171,6 +171,36 @@ describe("the rollup job's care of its queue", () => {
     expect(await queueVacuums()).toBe(before + 1);
     expect(await queueLength()).toBe(0);
     expect(await rollupTotals(S, E)).toEqual(await rawTotals(S, E));
+  });
+
+  it("updates the per-user rollups in place: heap-only (HOT) updates, no new index entries (migration 0016)", async () => {
+    // A database of its own: table statistics reach pg_stat_user_tables late (when a backend
+    // goes idle), so other tests' updates would still be arriving here.
+    const own = await createTestDatabase();
+    try {
+      const tables = ["user_usage_day", "user_usage_day_total", "user_usage_month", "user_usage_month_total"];
+      const counts = async () => {
+        const r = await sql<{ updated: number; hot: number }>`
+          SELECT sum(n_tup_upd)::int AS updated, sum(n_tup_hot_upd)::int AS hot FROM pg_stat_user_tables
+          WHERE schemaname = 'tokenboard' AND relname = ANY(${tables})`.execute(own.db);
+        return r.rows[0] as { updated: number; hot: number };
+      };
+      const at = new Date("2025-07-15T10:00:00Z").getTime();
+      const call = (i: number) => ({ user_id: TEST_USERS[0]!, action_type: "chat_conversation", model_used: "gpt-4o", route: null, tokens_used: 100 + i, success: true, created_at: new Date(at + i * 1000) });
+      const runs = 5;
+      await own.db.connection().execute(async (conn) => {
+        for (let i = 0; i <= runs; i++) {
+          await insertUsage(conn, [call(i)]);
+          await runRollup(conn); // the first run inserts the user's rows, the others update them
+        }
+        // This backend's statistics reach pg_stat_user_tables when it next goes idle.
+        await sql`SELECT pg_stat_force_next_flush()`.execute(conn);
+      });
+      await expect.poll(async () => (await counts()).updated, { timeout: 5_000 }).toBe(runs * tables.length);
+      expect((await counts()).hot).toBe(runs * tables.length);
+    } finally {
+      await own.drop();
+    }
   });
 
   it("never plans a parallel scan of the queue (migration 0015)", async () => {

@@ -1,6 +1,6 @@
 import { sql, type Kysely } from "kysely";
 import type { Database } from "../../../db/types";
-import { userFacts, type InstantRange } from "~/models/rollup.server";
+import { userFacts, withoutParallelWorkers, type InstantRange } from "~/models/rollup.server";
 
 export interface TopUser {
   user_id: string;
@@ -11,20 +11,9 @@ export interface TopUser {
   failures: number;
 }
 
-/**
- * Users of one action type (or all) in the range, ranked by a measure, from the per-user rollup.
- *
- * Without parallel workers: the planner cannot see how many users the union of rollup rows and
- * raw edges holds (it guesses 200 groups), so it plans a parallel partial aggregate with a sort
- * and merge for what is a single small hash aggregate. At 10M rows, 30 days in Asia/Kolkata
- * (10,000 users, ~54,000 fact rows): 140–150 ms with workers, 64–69 ms without; UTC 43–45 ms
- * either way (2026-11-30).
- */
+/** Users of one action type (or all) in the range, ranked by a measure, from the per-user rollup. */
 export async function topUsers(db: Kysely<Database>, range: InstantRange, options: { actionType?: string; orderBy?: "tokens" | "cost_cents" | "calls"; limit?: number; offset?: number } = {}): Promise<TopUser[]> {
-  return db.transaction().execute(async (trx) => {
-    await sql`SET LOCAL max_parallel_workers_per_gather = 0`.execute(trx);
-    return rankUsers(trx, range, options);
-  });
+  return withoutParallelWorkers(db, (trx) => rankUsers(trx, range, options));
 }
 
 async function rankUsers(db: Kysely<Database>, range: InstantRange, options: { actionType?: string; orderBy?: "tokens" | "cost_cents" | "calls"; limit?: number; offset?: number }): Promise<TopUser[]> {

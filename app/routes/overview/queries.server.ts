@@ -1,7 +1,7 @@
 import { sql, type Kysely } from "kysely";
 import type { Database } from "../../../db/types";
 import type { DateRange } from "~/domain/period";
-import { tokensPerDayByTypeSql, usageFacts, userFacts, type DailyTypeTokens } from "~/models/rollup.server";
+import { tokensPerDayByTypeSql, usageFacts, userFacts, withoutParallelWorkers, type DailyTypeTokens } from "~/models/rollup.server";
 
 export type { DailyTypeTokens };
 
@@ -23,7 +23,7 @@ function typeCondition(filter: TypeFilter) {
 
 /** Totals for the range from the rollups (plus the queue tail): equal to raw sums, without reading raw rows. */
 export async function overviewTotals(db: Kysely<Database>, range: DateRange, filter: TypeFilter = {}): Promise<OverviewTotals> {
-  const result = await sql<OverviewTotals>`
+  const query = sql<OverviewTotals>`
     SELECT COALESCE(sum(tokens), 0)::bigint AS tokens,
            COALESCE(sum(calls), 0)::bigint AS calls,
            COALESCE(sum(failures), 0)::bigint AS failures,
@@ -31,7 +31,8 @@ export async function overviewTotals(db: Kysely<Database>, range: DateRange, fil
            (SELECT count(*) FROM (SELECT user_id FROM (${userFacts(range, { actionType: filter.actionType })}) uf
                                   GROUP BY user_id HAVING sum(calls) > 0) active)::bigint AS "activeUsers"
     FROM (${usageFacts(range)}) f
-    WHERE ${typeCondition(filter)}`.execute(db);
+    WHERE ${typeCondition(filter)}`;
+  const result = await withoutParallelWorkers(db, (trx) => query.execute(trx));
   return result.rows[0] as OverviewTotals;
 }
 
