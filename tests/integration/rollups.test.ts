@@ -1,7 +1,7 @@
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDb } from "../../db/database";
-import { rebuildRollups, rollupJob, runRollup, usageFacts, userActionTotals, histogramFacts } from "../../app/models/rollup.server";
+import { USER_ROLLUP_TABLES, rebuildRollups, rollupJob, runRollup, usageFacts, userActionTotals, histogramFacts } from "../../app/models/rollup.server";
 import { costCentsSql } from "../../app/models/cost.server";
 import { createTestDatabase, type TestDatabase } from "../support/test-db";
 import { TEST_USERS, insertTestPricing, insertUsage, randomUsageRows, seededRandom } from "../support/usage-rows";
@@ -178,7 +178,7 @@ describe("the rollup job's care of its queue", () => {
     // goes idle), so other tests' updates would still be arriving here.
     const own = await createTestDatabase();
     try {
-      const tables = ["user_usage_day", "user_usage_day_total", "user_usage_month", "user_usage_month_total"];
+      const tables = USER_ROLLUP_TABLES;
       const counts = async () => {
         const r = await sql<{ updated: number; hot: number }>`
           SELECT sum(n_tup_upd)::int AS updated, sum(n_tup_hot_upd)::int AS hot FROM pg_stat_user_tables
