@@ -449,12 +449,63 @@ export function utcAligned(tz: string, range: InstantRange): boolean {
 }
 
 /**
+ * The queue tail of one range, read and priced once for a statement that needs it more than once
+ * (the overview: totals and days from usage facts, active users from user facts). Put `cte`
+ * first in the statement's WITH and pass the object as `tail` to usageFacts, userFacts and
+ * tokensPerDayByTypeSql for the same range. One scan, one hash aggregate with two grouping
+ * sets: the rows of the range by bucket × action type, and the rows of the whole UTC days
+ * userFacts reads from rollups by user × action type. It carries calls, failures, tokens and
+ * cost_cents only (route, model and the other measures are NULL), so its readers must read no
+ * other column: priced without the expected ranges, grouped by fewer keys, it costs about half
+ * of what the three tails it replaces cost. Every page read walks the whole tail, so under heavy
+ * ingest the tail is most of a read's cost; see docs/rollups.md.
+ */
+export interface SharedQueueTail {
+  range: InstantRange;
+  cte: RawBuilder<unknown>;
+}
+
+const SHARED_TAIL = sql.raw("queue_tail");
+
+export function sharedQueueTail(range: InstantRange): SharedQueueTail {
+  const days = userRangeSplit(range).days;
+  const from = days && days.fromInstant < range.start ? days.fromInstant : range.start;
+  const to = days && days.toInstant > range.end ? days.toInstant : range.end;
+  const inDays = days ? sql`u.created_at >= ${days.fromInstant} AND u.created_at < ${days.toInstant}` : sql`false`;
+  return {
+    range,
+    cte: sql`${SHARED_TAIL} AS MATERIALIZED (
+      SELECT in_range, in_days, bucket, action_type, user_id, sum(sign)::bigint AS calls,
+             COALESCE(sum(sign) FILTER (WHERE NOT success), 0)::bigint AS failures,
+             sum(sign * tokens_used)::bigint AS tokens, sum(sign * cost_cents)::numeric AS cost_cents
+      FROM (SELECT u.sign, u.success, u.tokens_used, u.action_type, u.user_id, ${bucketSql} AS bucket, ${costCentsSql} AS cost_cents,
+                   u.created_at >= ${range.start} AND u.created_at < ${range.end} AS in_range, ${inDays} AS in_days
+            FROM tokenboard.usage_rollup_queue u LEFT JOIN ai_model_pricing p ON p.model_name = u.model_used
+            WHERE u.created_at >= ${from} AND u.created_at < ${to}) t
+      GROUP BY GROUPING SETS ((in_range, bucket, action_type), (in_days, user_id, action_type)))`,
+  };
+}
+
+function sharedTailFor(tail: SharedQueueTail, range: InstantRange): RawBuilder<unknown> {
+  if (tail.range.start.getTime() !== range.start.getTime() || tail.range.end.getTime() !== range.end.getTime()) {
+    throw new Error("a shared queue tail serves the range it was made for only");
+  }
+  return SHARED_TAIL;
+}
+
+/**
  * Usage measures by bucket × action_type × route × model for the range, exact: rollups plus
  * the queue tail. `bucket` is a 15-minute bucket, or a UTC midnight for a whole-day row when
  * `wholeDays` is on (use it off when grouping by local day in a zone that is not UTC).
  */
-export function usageFacts(range: InstantRange, options: { wholeDays?: boolean } = {}): RawBuilder<unknown> {
+export function usageFacts(range: InstantRange, options: { wholeDays?: boolean; tail?: SharedQueueTail } = {}): RawBuilder<unknown> {
   const split = splitRange(range, options.wholeDays ?? true);
+  const tail = options.tail
+    ? sql`SELECT bucket, action_type, NULL, NULL, calls, failures, tokens, NULL, NULL, cost_cents, NULL, NULL, NULL
+          FROM ${sharedTailFor(options.tail, range)} WHERE in_range`
+    : sql`SELECT bucket, action_type, route, model, ${measureSums}
+          FROM (${pricedSql(sql`SELECT ${QUEUE_COLUMNS} FROM tokenboard.usage_rollup_queue WHERE created_at >= ${range.start} AND created_at < ${range.end}`)}) tail
+          GROUP BY bucket, action_type, route, model`;
   const dayPart = split.days
     ? sql`SELECT (day::timestamp AT TIME ZONE 'UTC') AS bucket, action_type, route, model, calls, failures, tokens, input_tokens, output_tokens, cost_cents, below_range, above_range, max_tokens
           FROM tokenboard.usage_rollup_day WHERE day >= ${split.days.from}::date AND day < ${split.days.to}::date
@@ -465,9 +516,7 @@ export function usageFacts(range: InstantRange, options: { wholeDays?: boolean }
     SELECT bucket, action_type, route, model, calls, failures, tokens, input_tokens, output_tokens, cost_cents, below_range, above_range, max_tokens
     FROM tokenboard.usage_rollup_15m WHERE ${instantIn(sql`bucket`, split.edges)}
     UNION ALL
-    SELECT bucket, action_type, route, model, ${measureSums}
-    FROM (${pricedSql(sql`SELECT ${QUEUE_COLUMNS} FROM tokenboard.usage_rollup_queue WHERE created_at >= ${range.start} AND created_at < ${range.end}`)}) tail
-    GROUP BY bucket, action_type, route, model`;
+    ${tail}`;
 }
 
 export interface DailyTypeTokens {
@@ -482,13 +531,13 @@ export interface DailyTypeTokens {
  * bucket lies inside one local day in every zone, and where the zone keeps UTC's days over the
  * range the day rollups serve the whole days. `where` filters the facts (columns of usageFacts).
  */
-export function tokensPerDayByTypeSql(range: InstantRange, tz: string, where: RawBuilder<unknown> = sql`true`): RawBuilder<DailyTypeTokens> {
+export function tokensPerDayByTypeSql(range: InstantRange, tz: string, where: RawBuilder<unknown> = sql`true`, tail?: SharedQueueTail): RawBuilder<DailyTypeTokens> {
   return sql<DailyTypeTokens>`
     SELECT to_char((f.bucket AT TIME ZONE ${tz})::date, 'YYYY-MM-DD') AS day,
            f.action_type,
            sum(f.tokens)::bigint AS tokens,
            sum(f.calls)::bigint AS calls
-    FROM (${usageFacts(range, { wholeDays: utcAligned(tz, range) })}) f
+    FROM (${usageFacts(range, { wholeDays: utcAligned(tz, range), tail })}) f
     WHERE ${where}
     GROUP BY 1, 2
     HAVING sum(f.calls) <> 0
@@ -547,7 +596,7 @@ export function coverDays(from: string, to: string): DayCoverPiece[] {
  * [action_type,] calls, failures, tokens, cost_cents. A user can appear with 0 calls (a
  * month row minus its days): readers sum and keep users with sum(calls) > 0.
  */
-export function userFacts(range: InstantRange, options: { byType?: boolean; actionType?: string } = {}): RawBuilder<unknown> {
+export function userFacts(range: InstantRange, options: { byType?: boolean; actionType?: string; tail?: SharedQueueTail } = {}): RawBuilder<unknown> {
   const split = userRangeSplit(range);
   const byType = options.byType || options.actionType !== undefined;
   const typeColumn = byType ? sql`action_type, ` : sql``;
@@ -573,7 +622,9 @@ export function userFacts(range: InstantRange, options: { byType?: boolean; acti
   return sql.join(
     [
       ...rollupRows,
-      sql`SELECT user_id, ${typeColumn}sign::bigint, CASE WHEN success THEN 0 ELSE sign END::bigint, (sign * tokens_used)::bigint, sign * cost_cents
+      options.tail
+        ? sql`SELECT user_id, ${typeColumn}calls, failures, tokens, cost_cents FROM ${sharedTailFor(options.tail, range)} WHERE in_days ${typeWhere(sql`action_type`)}`
+        : sql`SELECT user_id, ${typeColumn}sign::bigint, CASE WHEN success THEN 0 ELSE sign END::bigint, (sign * tokens_used)::bigint, sign * cost_cents
     FROM (${pricedSql(sql`SELECT ${QUEUE_COLUMNS} FROM tokenboard.usage_rollup_queue WHERE created_at >= ${split.days.fromInstant} AND created_at < ${split.days.toInstant}`)}) tail
     WHERE true ${typeWhere(sql`action_type`)}`,
       ...raw,

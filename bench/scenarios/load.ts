@@ -20,7 +20,7 @@ import { registerApiKey } from "../../app/lib/auth.server";
 import { closeDb } from "../../app/lib/db.server";
 import { createDb } from "../../db/database";
 import { runRollup, USER_ROLLUP_TABLES } from "../../app/models/rollup.server";
-import { overviewTotals, tokensPerDayByType } from "../../app/routes/overview/queries.server";
+import { overviewUsage } from "../../app/routes/overview/queries.server";
 import { createTokenboardClient } from "../../client/track-token-usage";
 import { runInChild, serveChildJob } from "../child";
 import { settleAfterWrites } from "../dataset";
@@ -191,7 +191,7 @@ async function runLoad(ctx: BenchContext, seconds: number, users: number): Promi
     while (loading) {
       const started = performance.now();
       try {
-        await Promise.all([overviewTotals(readerDb, range), tokensPerDayByType(readerDb, range)]);
+        await overviewUsage(readerDb, range);
         readLatencies.push(performance.now() - started);
       } catch (error) {
         // A page load that gets no connection in time (the pool waits 5 s): counted, not fatal.

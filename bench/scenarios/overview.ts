@@ -11,7 +11,7 @@ import type { Database } from "../../db/types";
 import { costCents, type ModelPrice } from "../../db/seed/profile";
 import { costCentsSql } from "../../app/models/cost.server";
 import { addDays, makeRange, todayIn, type DateRange } from "../../app/domain/period";
-import { outlierCounts, overviewTotals, tokensPerDayByType } from "../../app/routes/overview/queries.server";
+import { outlierCounts, overviewUsage } from "../../app/routes/overview/queries.server";
 import { datasetNow } from "../dataset";
 import { describeTiming, formatMs, formatRatio, measure, speedupResult, timingResult } from "../measure";
 import type { BenchContext, BenchResult, BenchScenario } from "../types";
@@ -26,7 +26,7 @@ interface Figures {
 }
 
 async function appLoaderQueries(db: Kysely<Database>, range: DateRange): Promise<Figures> {
-  const [totals] = await Promise.all([overviewTotals(db, range), tokensPerDayByType(db, range), outlierCounts(db, range)]);
+  const [{ totals }] = await Promise.all([overviewUsage(db, range), outlierCounts(db, range)]);
   return { tokens: totals.tokens, calls: totals.calls };
 }
 
@@ -118,7 +118,7 @@ export const overviewScenario: BenchScenario = {
     const app = await measure(() => appLoaderQueries(ctx.db, range), REPETITIONS.app);
     ctx.log(`${NAME}: app loader queries ${describeTiming(app)}`);
     // Which of the loader's queries costs what, to know where to look when the target is missed.
-    for (const [label, query] of [["overviewTotals", overviewTotals], ["tokensPerDayByType", tokensPerDayByType], ["outlierCounts", outlierCounts]] as const) {
+    for (const [label, query] of [["overviewUsage", overviewUsage], ["outlierCounts", outlierCounts]] as const) {
       ctx.log(`${NAME}:   ${label} alone ${describeTiming(await measure(() => query(ctx.db, range), { repetitions: 10, warmup: 1 }))}`);
     }
     const raw = await measure(() => rawGroupBy(ctx.db, range), REPETITIONS.raw);

@@ -6,7 +6,7 @@ import { prepareDatabase } from "../../db/setup";
 import type { Database } from "../../db/types";
 import { checkActionTypeDrift, readConstraintTypes } from "../../app/models/action-type-sync.server";
 import { makeRange } from "../../app/domain/period";
-import { overviewTotals } from "../../app/routes/overview/queries.server";
+import { overviewUsage } from "../../app/routes/overview/queries.server";
 import { createTestDatabase, type TestDatabase } from "../support/test-db";
 
 /**
@@ -102,7 +102,7 @@ describe("adopting the seed app's database", () => {
 
   it("shows dashboard totals equal to SELECT sum(tokens_used) on the raw table", async () => {
     const raw = await sql<{ tokens: number; calls: number }>`SELECT sum(tokens_used)::bigint AS tokens, count(*)::bigint AS calls FROM public.token_usage`.execute(t.db);
-    const totals = await overviewTotals(t.db, makeRange("2024-12-31", "2025-01-05", "UTC"));
+    const totals = (await overviewUsage(t.db, makeRange("2024-12-31", "2025-01-05", "UTC"))).totals;
     expect(totals.tokens).toBe(raw.rows[0]?.tokens);
     expect(totals.calls).toBe(raw.rows[0]?.calls);
   });

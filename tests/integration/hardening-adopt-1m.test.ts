@@ -7,7 +7,7 @@ import { makeRange } from "../../app/domain/period";
 import { ACTION_TYPE_NAMES } from "../../app/domain/action-types";
 import { checkActionTypeDrift } from "../../app/models/action-type-sync.server";
 import { costCentsSql } from "../../app/models/cost.server";
-import { overviewTotals } from "../../app/routes/overview/queries.server";
+import { overviewUsage } from "../../app/routes/overview/queries.server";
 import { createTestDatabase, type TestDatabase } from "../support/test-db";
 
 /**
@@ -125,12 +125,12 @@ describe("adopting a seed-app database of 1,000,000 rows with unknown action typ
       GROUP BY GROUPING SETS ((), (u.action_type))`.execute(t.db);
     const overall = raw.rows.find((r) => r.action_type === null);
     expect(overall?.calls).toBe(ROWS);
-    const totals = await overviewTotals(t.db, range);
+    const totals = (await overviewUsage(t.db, range)).totals;
     expect({ tokens: totals.tokens, calls: totals.calls, failures: totals.failures, cost: Math.round(totals.costCents * 100) / 100 }).toEqual({
       tokens: overall?.tokens, calls: overall?.calls, failures: overall?.failures, cost: overall?.cost,
     });
     const legacy = raw.rows.find((r) => r.action_type === "vibrational_analysis");
-    const legacyTotals = await overviewTotals(t.db, range, { actionType: "vibrational_analysis" });
+    const legacyTotals = (await overviewUsage(t.db, range, { actionType: "vibrational_analysis" })).totals;
     expect({ tokens: legacyTotals.tokens, calls: legacyTotals.calls }).toEqual({ tokens: legacy?.tokens, calls: legacy?.calls });
   }, 60_000);
 });

@@ -12,7 +12,7 @@ import { login, registerApiKey } from "../../app/lib/auth.server";
 import { detectOutliers } from "../../app/models/outliers.server";
 import { setOverride } from "../../app/models/overrides.server";
 import { createStaff } from "../../app/models/staff.server";
-import { overviewTotals } from "../../app/routes/overview/queries.server";
+import { overviewUsage } from "../../app/routes/overview/queries.server";
 
 /**
  * Every migration down and up again, on a copy (CREATE DATABASE … TEMPLATE) of a demo database.
@@ -160,7 +160,7 @@ describe("migrations down and up on a copy of the demo database", () => {
       FROM public.token_usage WHERE created_at >= ${range.start} AND created_at < ${range.end}`.execute(db);
     const all = await sql<{ n: number }>`SELECT count(*)::bigint AS n FROM public.token_usage`.execute(db);
     expect(raw.rows[0]?.calls).toBe(all.rows[0]?.n);
-    const totals = await overviewTotals(db, range);
+    const totals = (await overviewUsage(db, range)).totals;
     expect({ tokens: totals.tokens, calls: totals.calls, failures: totals.failures }).toEqual(raw.rows[0]);
   });
 });

@@ -2,7 +2,7 @@ import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeRange } from "../../app/domain/period";
 import { runRollup } from "../../app/models/rollup.server";
-import { overviewTotals, tokensPerDayByType } from "../../app/routes/overview/queries.server";
+import { overviewUsage } from "../../app/routes/overview/queries.server";
 import { loader as overviewLoader } from "../../app/routes/overview/route";
 import { createTestDatabase, type TestDatabase } from "../support/test-db";
 import { requestAs, staffSession, type TestStaff } from "../support/staff";
@@ -59,16 +59,15 @@ async function rawDays(tz: string, from: string, to: string) {
 describe("local days in any zone", () => {
   it("day totals from the queue tail equal raw (created_at AT TIME ZONE tz)::date totals", async () => {
     for (const c of CASES) {
-      expect(await tokensPerDayByType(t.db, makeRange(c.from, c.to, c.tz)), `${c.tz} ${c.from}`).toEqual(await rawDays(c.tz, c.from, c.to));
+      expect((await overviewUsage(t.db, makeRange(c.from, c.to, c.tz))).perDay, `${c.tz} ${c.from}`).toEqual(await rawDays(c.tz, c.from, c.to));
     }
   });
 
   it("day totals from the rollups equal raw totals, including DST days of 23 and 25 hours", async () => {
     await runRollup(t.db);
     for (const c of CASES) {
-      const perDay = await tokensPerDayByType(t.db, makeRange(c.from, c.to, c.tz));
+      const { perDay, totals } = await overviewUsage(t.db, makeRange(c.from, c.to, c.tz));
       expect(perDay, `${c.tz} ${c.from}`).toEqual(await rawDays(c.tz, c.from, c.to));
-      const totals = await overviewTotals(t.db, makeRange(c.from, c.to, c.tz));
       expect(totals.tokens).toBe(perDay.reduce((s, r) => s + r.tokens, 0));
     }
   });

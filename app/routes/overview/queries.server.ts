@@ -1,7 +1,7 @@
 import { sql, type Kysely } from "kysely";
 import type { Database } from "../../../db/types";
 import type { DateRange } from "~/domain/period";
-import { tokensPerDayByTypeSql, usageFacts, userFacts, withoutParallelWorkers, type DailyTypeTokens } from "~/models/rollup.server";
+import { sharedQueueTail, tokensPerDayByTypeSql, usageFacts, userFacts, withoutParallelWorkers, type DailyTypeTokens } from "~/models/rollup.server";
 
 export type { DailyTypeTokens };
 
@@ -21,24 +21,34 @@ function typeCondition(filter: TypeFilter) {
   return filter.actionType ? sql`action_type = ${filter.actionType}` : sql`true`;
 }
 
-/** Totals for the range from the rollups (plus the queue tail): equal to raw sums, without reading raw rows. */
-export async function overviewTotals(db: Kysely<Database>, range: DateRange, filter: TypeFilter = {}): Promise<OverviewTotals> {
-  const query = sql<OverviewTotals>`
+export interface OverviewUsage {
+  totals: OverviewTotals;
+  /** Tokens and calls per local day (in the range's zone) and action type. */
+  perDay: DailyTypeTokens[];
+}
+
+/**
+ * The overview's numbers in one statement, from the rollups plus the queue tail, which is read
+ * and priced once for the totals, the active users and the days (sharedQueueTail): equal to raw
+ * sums, without reading raw rows.
+ */
+export async function overviewUsage(db: Kysely<Database>, range: DateRange, filter: TypeFilter = {}): Promise<OverviewUsage> {
+  const tail = sharedQueueTail(range);
+  const query = sql<OverviewTotals & { perDay: DailyTypeTokens[] }>`
+    WITH ${tail.cte}
     SELECT COALESCE(sum(tokens), 0)::bigint AS tokens,
            COALESCE(sum(calls), 0)::bigint AS calls,
            COALESCE(sum(failures), 0)::bigint AS failures,
            COALESCE(sum(cost_cents), 0)::float8 AS "costCents",
-           (SELECT count(*) FROM (SELECT user_id FROM (${userFacts(range, { actionType: filter.actionType })}) uf
-                                  GROUP BY user_id HAVING sum(calls) > 0) active)::bigint AS "activeUsers"
-    FROM (${usageFacts(range)}) f
+           (SELECT count(*) FROM (SELECT user_id FROM (${userFacts(range, { actionType: filter.actionType, tail })}) uf
+                                  GROUP BY user_id HAVING sum(calls) > 0) active)::bigint AS "activeUsers",
+           (SELECT COALESCE(json_agg(d ORDER BY d.day, d.action_type), '[]'::json)
+            FROM (${tokensPerDayByTypeSql(range, range.tz, typeCondition(filter), tail)}) d) AS "perDay"
+    FROM (${usageFacts(range, { tail })}) f
     WHERE ${typeCondition(filter)}`;
   const result = await withoutParallelWorkers(db, (trx) => query.execute(trx));
-  return result.rows[0] as OverviewTotals;
-}
-
-/** Tokens and calls per local day (in the range's zone) and action type, from the rollups. */
-export async function tokensPerDayByType(db: Kysely<Database>, range: DateRange, filter: TypeFilter = {}): Promise<DailyTypeTokens[]> {
-  return (await tokensPerDayByTypeSql(range, range.tz, typeCondition(filter)).execute(db)).rows;
+  const { perDay, ...totals } = result.rows[0] as OverviewTotals & { perDay: DailyTypeTokens[] };
+  return { totals, perDay };
 }
 
 /** Outlier flags that occurred in the range, by rule (written by the outlier job). */

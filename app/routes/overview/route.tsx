@@ -10,7 +10,7 @@ import { parseRangeParams } from "~/domain/period";
 import { pivotByDay } from "~/domain/series";
 import { requireStaff } from "~/lib/auth.server";
 import { getDb } from "~/lib/db.server";
-import { outlierCounts, overviewTotals, tokensPerDayByType } from "./queries.server";
+import { outlierCounts, overviewUsage } from "./queries.server";
 
 export const meta: MetaFunction = () => [{ title: "Overview · tokenboard" }];
 
@@ -23,11 +23,7 @@ export async function loader({ request }: LoaderFunctionArgs) {
   const typeParam = params.get("type");
   const actionType = typeParam && typeParam.length <= 100 ? typeParam : undefined;
   const db = getDb();
-  const [totals, perDay, outliers] = await Promise.all([
-    overviewTotals(db, range, { actionType }),
-    tokensPerDayByType(db, range, { actionType }),
-    outlierCounts(db, range, { actionType }),
-  ]);
+  const [{ totals, perDay }, outliers] = await Promise.all([overviewUsage(db, range, { actionType }), outlierCounts(db, range, { actionType })]);
   const byType = new Map<string, { tokens: number; calls: number }>();
   for (const row of perDay) {
     const t = byType.get(row.action_type) ?? { tokens: 0, calls: 0 };
