@@ -56,6 +56,10 @@ const measureSums = sql`
   COALESCE(sum(sign) FILTER (WHERE above), 0)::bigint AS above_range,
   max(tokens_used) FILTER (WHERE sign > 0) AS max_tokens`;
 
+/** The measures of the per-user rollups (and of a shared queue tail), from priced rows. */
+const userMeasureSums = sql`sum(sign)::bigint AS calls, COALESCE(sum(sign) FILTER (WHERE NOT success), 0)::bigint AS failures,
+  sum(sign * tokens_used)::bigint AS tokens, sum(sign * cost_cents) AS cost_cents`;
+
 const reSums = sql`sum(calls)::bigint, sum(failures)::bigint, sum(tokens)::bigint, sum(input_tokens)::bigint, sum(output_tokens)::bigint,
   sum(cost_cents), sum(below_range)::bigint, sum(above_range)::bigint, max(max_tokens)`;
 
@@ -110,8 +114,7 @@ function rollupStatement(source: RawBuilder<unknown>, options: { fresh?: boolean
       ${upsert(sql`(day, action_type, bin)`, sql`calls = t.calls + excluded.calls`)}
     ),
     ud AS MATERIALIZED (
-      SELECT day, user_id, action_type, sum(sign)::bigint AS calls, COALESCE(sum(sign) FILTER (WHERE NOT success), 0)::bigint AS failures,
-             sum(sign * tokens_used)::bigint AS tokens, sum(sign * cost_cents) AS cost_cents,
+      SELECT day, user_id, action_type, ${userMeasureSums},
              COALESCE(sum(sign) FILTER (WHERE below), 0)::bigint AS below_range, COALESCE(sum(sign) FILTER (WHERE above), 0)::bigint AS above_range,
              min(created_at) FILTER (WHERE sign > 0) AS first_at, max(created_at) FILTER (WHERE sign > 0) AS last_at,
              bool_or(sign < 0) AS removed
@@ -475,9 +478,7 @@ export function sharedQueueTail(range: InstantRange): SharedQueueTail {
   return {
     range,
     cte: sql`${SHARED_TAIL} AS MATERIALIZED (
-      SELECT in_range, in_days, bucket, action_type, user_id, sum(sign)::bigint AS calls,
-             COALESCE(sum(sign) FILTER (WHERE NOT success), 0)::bigint AS failures,
-             sum(sign * tokens_used)::bigint AS tokens, sum(sign * cost_cents)::numeric AS cost_cents
+      SELECT in_range, in_days, bucket, action_type, user_id, ${userMeasureSums}
       FROM (SELECT u.sign, u.success, u.tokens_used, u.action_type, u.user_id, ${bucketSql} AS bucket, ${costCentsSql} AS cost_cents,
                    u.created_at >= ${range.start} AND u.created_at < ${range.end} AS in_range, ${inDays} AS in_days
             FROM tokenboard.usage_rollup_queue u LEFT JOIN ai_model_pricing p ON p.model_name = u.model_used
