@@ -497,7 +497,9 @@ function sharedTailFor(tail: SharedQueueTail, range: InstantRange): RawBuilder<u
 /**
  * Usage measures by bucket × action_type × route × model for the range, exact: rollups plus
  * the queue tail. `bucket` is a 15-minute bucket, or a UTC midnight for a whole-day row when
- * `wholeDays` is on (use it off when grouping by local day in a zone that is not UTC).
+ * `wholeDays` is on (use it off when grouping by local day in a zone that is not UTC). With `tail`
+ * (a sharedQueueTail of the same range) the queue part comes from it, grouped by bucket and action
+ * type only and with calls, failures, tokens and cost_cents only.
  */
 export function usageFacts(range: InstantRange, options: { wholeDays?: boolean; tail?: SharedQueueTail } = {}): RawBuilder<unknown> {
   const split = splitRange(range, options.wholeDays ?? true);
@@ -592,7 +594,8 @@ export function coverDays(from: string, to: string): DayCoverPiece[] {
 /**
  * Per user for the range: whole UTC days from the per-user month and day rollups (coverDays)
  * plus the queue tail of those days; the partial days at the edges from raw rows, added, or
- * subtracted from a whole day when the range covers most of it (userRangeSplit). `byType` keeps action_type (user_usage_day/_month); without it the smaller
+ * subtracted from a whole day when the range covers most of it (userRangeSplit); with `tail` (a
+ * sharedQueueTail of the same range) the queue part comes from it. `byType` keeps action_type (user_usage_day/_month); without it the smaller
  * *_total tables are read. `actionType` restricts to one type. Columns: user_id,
  * [action_type,] calls, failures, tokens, cost_cents. A user can appear with 0 calls (a
  * month row minus its days): readers sum and keep users with sum(calls) > 0.
