@@ -32,7 +32,7 @@ export interface TokenUsageEvent {
   reconciliation_status?: "pending" | "matched" | "discrepancy" | "not_applicable";
   /** The route of the app that made the call, e.g. "/api/viva/chat". */
   route?: string | null;
-  /** Idempotency key (≤ 200 characters); a UUID is assigned when missing. */
+  /** Idempotency key (≤ 200 characters); a UUIDv7 (newEventId) is assigned when missing. */
   event_id?: string;
 }
 
@@ -97,8 +97,20 @@ interface WireAnswer {
   error?: string;
 }
 
+/**
+ * A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, the version, then 74 random bits (taken
+ * from a random UUID). Ids made later sort later, so tokenboard's unique index on event_id
+ * takes them at its right edge rather than at random pages; a random id per event cost the
+ * server ~10% more database CPU per stored event (docs/ingest.md).
+ */
+export function newEventId(): string {
+  const time = Date.now().toString(16).padStart(12, "0");
+  // randomUUID(): xxxxxxxx-xxxx-4xxx-Vxxx-xxxxxxxxxxxx; from index 15 on, random bits and the variant.
+  return `${time.slice(0, 8)}-${time.slice(8)}-7${globalThis.crypto.randomUUID().slice(15)}`;
+}
+
 function toWire(event: TokenUsageEvent): Record<string, unknown> {
-  const wire: Record<string, unknown> = { ...event, event_id: event.event_id ?? globalThis.crypto.randomUUID() };
+  const wire: Record<string, unknown> = { ...event, event_id: event.event_id ?? newEventId() };
   if (event.created_at instanceof Date) wire.created_at = event.created_at.toISOString();
   if (event.reconciled_at instanceof Date) wire.reconciled_at = event.reconciled_at.toISOString();
   return wire;

@@ -13,7 +13,7 @@ import { from as copyFrom } from "pg-copy-streams";
 import type { Database } from "../../db/types";
 import { checkCsvHeader, csvRecordToEventInput, describeProblem, validateUsageEvent, type UsageEvent, type UsageEventField } from "../domain/usage-event";
 import { recordAudit, type Actor } from "./audit.server";
-import { insertUsageFrom, USAGE_COLUMNS, usageColumnDefinitions } from "./usage-ingest.server";
+import { insertUsageFrom, newRowId, USAGE_COLUMNS, usageColumnDefinitions } from "./usage-ingest.server";
 
 const STAGING = "usage_import_staging";
 export const MAX_LISTED_REJECTIONS = 20;
@@ -66,7 +66,7 @@ function copyCell(value: unknown): string {
 }
 
 function copyLine(line: number, event: UsageEvent): string {
-  return `${line}\t${USAGE_COLUMNS.map((column) => copyCell(event[column])).join("\t")}\n`;
+  return `${line}\t${newRowId()}\t${USAGE_COLUMNS.map((column) => copyCell(event[column])).join("\t")}\n`;
 }
 
 interface LineCounts {
@@ -151,8 +151,8 @@ export async function importUsageCsv(pool: pg.Pool, input: Readable, options: Im
   let broken: Error | undefined;
   try {
     await client.query("BEGIN");
-    await client.query(`CREATE TEMP TABLE ${STAGING} (line integer NOT NULL, ${usageColumnDefinitions}) ON COMMIT DROP`);
-    const copy = client.query(copyFrom(`COPY ${STAGING} (line, ${USAGE_COLUMNS.join(", ")}) FROM STDIN`));
+    await client.query(`CREATE TEMP TABLE ${STAGING} (line integer NOT NULL, id uuid NOT NULL, ${usageColumnDefinitions}) ON COMMIT DROP`);
+    const copy = client.query(copyFrom(`COPY ${STAGING} (line, id, ${USAGE_COLUMNS.join(", ")}) FROM STDIN`));
     try {
       await pipeline(input, parse({ bom: true, info: true, relax_column_count: true, skip_empty_lines: true }), validatingTransform(counts, started, options.onProgress), copy);
     } catch (error) {

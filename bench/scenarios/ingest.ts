@@ -22,7 +22,7 @@ import { closeDb } from "../../app/lib/db.server";
 import { runRollup } from "../../app/models/rollup.server";
 import { importUsageCsv } from "../../app/models/usage-import.server";
 import * as usageRoute from "../../app/routes/api.v1.usage/route";
-import { createTokenboardClient, type TokenUsageEvent } from "../../client/track-token-usage";
+import { createTokenboardClient, newEventId, type TokenUsageEvent } from "../../client/track-token-usage";
 import { runInChild, serveChildJob } from "../child";
 import { formatMs, summarize } from "../measure";
 import { routeModuleRouter } from "../route-router";
@@ -50,7 +50,7 @@ export function benchEvent(i: number, prefix = EVENT_PREFIX): TokenUsageEvent {
     route: type.routes[0] ?? null,
     created_at: new Date(Date.now() - (i % 86_400) * 1000).toISOString(),
     metadata: { bench: true, i },
-    event_id: `${prefix}${randomUUID()}`,
+    event_id: `${prefix}${newEventId()}`,
   };
 }
 

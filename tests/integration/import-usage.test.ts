@@ -138,6 +138,14 @@ describe("import-usage", () => {
     expect(report.rejections[19]).toBe("line 21: tokens_used: must be an integer ≥ 0");
   });
 
+  it("gives imported rows UUIDv7 ids in the file's line order", async () => {
+    const ids = Array.from({ length: 50 }, () => randomUUID());
+    expect(await importUsageCsv(t.pool, csv(HEADER, ...ids.map((event_id) => line({ event_id }))), options)).toMatchObject({ loaded: 50 });
+    const rows = await t.db.selectFrom("token_usage").select(["id", "event_id"]).where("event_id", "in", ids).orderBy("id").execute();
+    expect(rows.map((r) => r.event_id)).toEqual(ids);
+    for (const { id } of rows) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+
   it("counts event_ids already stored or repeated in the file as duplicates and stores them once", async () => {
     const repeated = randomUUID();
     const first = await importUsageCsv(t.pool, csv(HEADER, line({ event_id: repeated, tokens_used: "100" }), line({ event_id: repeated, tokens_used: "200" })), options);

@@ -172,6 +172,25 @@ describe("POST /api/v1/usage validation (422, all-or-nothing)", () => {
 });
 
 describe("POST /api/v1/usage storing", () => {
+  it("gives stored rows UUIDv7 ids that sort in the order the events were stored", async () => {
+    const before = Date.now();
+    const first = [event(), event(), event()];
+    const second = [event(), event()];
+    expect((await sendEvents(first)).status).toBe(200);
+    expect((await sendEvents(second)).status).toBe(200);
+    const after = Date.now();
+    const sent = [...first, ...second].map((e) => e.event_id as string);
+    const rows = await t.db.selectFrom("token_usage").select(["id", "event_id"]).where("event_id", "in", sent).orderBy("id").execute();
+    // Ordered by id, the rows come back as they were sent: the primary key takes them at its right edge.
+    expect(rows.map((r) => r.event_id)).toEqual(sent);
+    for (const { id } of rows) {
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      const ms = Number.parseInt(id.replace("-", "").slice(0, 12), 16);
+      expect(ms).toBeGreaterThanOrEqual(before);
+      expect(ms).toBeLessThanOrEqual(after);
+    }
+  });
+
   it("stores a valid batch exactly as sent, with defaults for the fields left out", async () => {
     // Fields that come back from the database exactly as sent.
     const roundTrip = {

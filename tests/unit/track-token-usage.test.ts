@@ -1,7 +1,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
-import { createTokenboardClient, TokenboardError, type TokenUsageEvent } from "../../client/track-token-usage";
+import { createTokenboardClient, newEventId, TokenboardError, type TokenUsageEvent } from "../../client/track-token-usage";
 
 const USER = "6f1c2f1e-6b1a-4a55-9c61-1a1a1a1a1a1a";
 
@@ -55,14 +55,31 @@ describe("trackTokenUsage", () => {
     expect(calls[0]!.events[0]).toMatchObject({ user_id: USER, tokens_used: 3000, created_at: "2025-03-01T10:00:00.000Z" });
   });
 
-  it("assigns a UUID event_id where missing, keeps a given one, and leaves the caller's objects alone", async () => {
+  it("assigns a UUIDv7 event_id where missing, keeps a given one, and leaves the caller's objects alone", async () => {
     const { calls, fetchImpl } = scriptedFetch([{ status: 200 }]);
     const events = [usage(), usage({ event_id: "mine-1" })];
     await client(fetchImpl).trackTokenUsage(events);
     const sent = calls[0]!.events;
-    expect(sent[0]!.event_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(sent[0]!.event_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(sent[1]!.event_id).toBe("mine-1");
     expect(events[0]!.event_id).toBeUndefined();
+  });
+
+  it("makes event ids that carry their time and sort in the order they were made", async () => {
+    const before = Date.now();
+    const early = Array.from({ length: 500 }, () => newEventId());
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const late = Array.from({ length: 500 }, () => newEventId());
+    const after = Date.now();
+    for (const id of [...early, ...late]) {
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      const ms = Number.parseInt(id.replace("-", "").slice(0, 12), 16);
+      expect(ms).toBeGreaterThanOrEqual(before);
+      expect(ms).toBeLessThanOrEqual(after);
+    }
+    // Ids of different milliseconds compare as their times; within one they are random.
+    expect(early.every((id) => late.every((later) => id < later))).toBe(true);
+    expect(new Set([...early, ...late]).size).toBe(1000);
   });
 
   it("splits more than 1000 events into batches and sums the answers", async () => {
