@@ -104,10 +104,17 @@ interface WireAnswer {
  * server ~10% more database CPU per stored event (docs/ingest.md).
  */
 export function newEventId(): string {
-  const time = Date.now().toString(16).padStart(12, "0");
+  const now = Date.now();
+  if (now !== idTime.ms) {
+    const hex = now.toString(16).padStart(12, "0");
+    idTime.ms = now;
+    idTime.prefix = `${hex.slice(0, 8)}-${hex.slice(8)}-7`;
+  }
   // randomUUID(): xxxxxxxx-xxxx-4xxx-Vxxx-xxxxxxxxxxxx; from index 15 on, random bits and the variant.
-  return `${time.slice(0, 8)}-${time.slice(8)}-7${globalThis.crypto.randomUUID().slice(15)}`;
+  return idTime.prefix + globalThis.crypto.randomUUID().slice(15);
 }
+/** The last millisecond an id was made in and its hex prefix (a batch's ids mostly share one). */
+const idTime = { ms: -1, prefix: "" };
 
 function toWire(event: TokenUsageEvent): Record<string, unknown> {
   const wire: Record<string, unknown> = { ...event, event_id: event.event_id ?? newEventId() };

@@ -37,11 +37,12 @@ const CSV_LINES = 100_000;
 const EVENT_PREFIX = "bench-ingest-";
 const aiTypes = ACTION_TYPES.filter((t) => t.category === "ai");
 
-export function benchEvent(i: number, prefix = EVENT_PREFIX): TokenUsageEvent {
+/** Event number `i`: an AI type in turn, tokens inside its range, a time within the last day; a new user unless `userId` is given. */
+export function benchEvent(i: number, prefix = EVENT_PREFIX, userId: string = randomUUID()): TokenUsageEvent {
   const type = aiTypes[i % aiTypes.length]!;
   const range = type.expectedRange ?? { min: 100, max: 1000 };
   return {
-    user_id: randomUUID(),
+    user_id: userId,
     action_type: type.name as TokenUsageEvent["action_type"],
     model_used: "gpt-4o",
     tokens_used: range.min + (i % (range.max - range.min + 1)),

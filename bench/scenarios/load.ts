@@ -120,8 +120,7 @@ async function ingestHere(job: ClientJob): Promise<ClientStats> {
     const client = createTokenboardClient({ baseUrl: job.url, ingestKey: job.key, retries: 20, fetch: countingFetch });
     while (performance.now() < deadline) {
       const offset = (next += BATCH);
-      const batch = Array.from({ length: BATCH }, (_, i) => benchEvent(offset + i, PREFIX));
-      if (job.users.length) for (const [i, e] of batch.entries()) e.user_id = job.users[(offset + i) % job.users.length]!;
+      const batch = Array.from({ length: BATCH }, (_, i) => benchEvent(offset + i, PREFIX, job.users.length ? job.users[(offset + i) % job.users.length] : undefined));
       try {
         // Await first: `accepted += await …` would read `accepted` before the other client adds to it.
         const answer = await client.trackTokenUsage(batch);
