@@ -10,6 +10,7 @@ import { syncActionTypeConstraint } from "../../app/models/action-type-sync.serv
 import { importUsageCsv, UsageImportError, type ImportOptions } from "../../app/models/usage-import.server";
 import { command } from "../../scripts/commands/import-usage";
 import { createTestDatabase, type TestDatabase } from "../support/test-db";
+import { UUID_V7 } from "../support/uuid";
 
 let t: TestDatabase;
 let dir: string;
@@ -143,7 +144,7 @@ describe("import-usage", () => {
     expect(await importUsageCsv(t.pool, csv(HEADER, ...ids.map((event_id) => line({ event_id }))), options)).toMatchObject({ loaded: 50 });
     const rows = await t.db.selectFrom("token_usage").select(["id", "event_id"]).where("event_id", "in", ids).orderBy("id").execute();
     expect(rows.map((r) => r.event_id)).toEqual(ids);
-    for (const { id } of rows) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    for (const { id } of rows) expect(id).toMatch(UUID_V7);
   });
 
   it("counts event_ids already stored or repeated in the file as duplicates and stores them once", async () => {

@@ -8,6 +8,7 @@ import { registerApiKey } from "../../app/lib/auth.server";
 import { syncActionTypeConstraint } from "../../app/models/action-type-sync.server";
 import { action, loader, MAX_BODY_BYTES } from "../../app/routes/api.v1.usage/route";
 import { createTestDatabase, type TestDatabase } from "../support/test-db";
+import { UUID_V7, uuidV7Millis } from "../support/uuid";
 
 const INGEST_KEY = "test-ingest-key-0123456789abcdef";
 const LEDGER_KEY = "test-ledger-key-0123456789abcdef";
@@ -184,8 +185,8 @@ describe("POST /api/v1/usage storing", () => {
     // Ordered by id, the rows come back as they were sent: the primary key takes them at its right edge.
     expect(rows.map((r) => r.event_id)).toEqual(sent);
     for (const { id } of rows) {
-      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-      const ms = Number.parseInt(id.replace("-", "").slice(0, 12), 16);
+      expect(id).toMatch(UUID_V7);
+      const ms = uuidV7Millis(id);
       expect(ms).toBeGreaterThanOrEqual(before);
       expect(ms).toBeLessThanOrEqual(after);
     }

@@ -2,6 +2,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
 import { createTokenboardClient, newEventId, TokenboardError, type TokenUsageEvent } from "../../client/track-token-usage";
+import { UUID_V7, uuidV7Millis } from "../support/uuid";
 
 const USER = "6f1c2f1e-6b1a-4a55-9c61-1a1a1a1a1a1a";
 
@@ -60,7 +61,7 @@ describe("trackTokenUsage", () => {
     const events = [usage(), usage({ event_id: "mine-1" })];
     await client(fetchImpl).trackTokenUsage(events);
     const sent = calls[0]!.events;
-    expect(sent[0]!.event_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(sent[0]!.event_id).toMatch(UUID_V7);
     expect(sent[1]!.event_id).toBe("mine-1");
     expect(events[0]!.event_id).toBeUndefined();
   });
@@ -72,8 +73,8 @@ describe("trackTokenUsage", () => {
     const late = Array.from({ length: 500 }, () => newEventId());
     const after = Date.now();
     for (const id of [...early, ...late]) {
-      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-      const ms = Number.parseInt(id.replace("-", "").slice(0, 12), 16);
+      expect(id).toMatch(UUID_V7);
+      const ms = uuidV7Millis(id);
       expect(ms).toBeGreaterThanOrEqual(before);
       expect(ms).toBeLessThanOrEqual(after);
     }
