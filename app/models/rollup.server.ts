@@ -113,6 +113,10 @@ function rollupStatement(source: RawBuilder<unknown>, options: { fresh?: boolean
       SELECT (bucket AT TIME ZONE 'UTC')::date, action_type, bin, sum(calls) FROM fine GROUP BY 1, action_type, bin
       ${upsert(sql`(day, action_type, bin)`, sql`calls = t.calls + excluded.calls`)}
     ),
+    -- The per-user rows go in in key order: each upsert probes the primary key, and a batch
+    -- touches up to one key per event there; in key order consecutive probes walk neighbouring
+    -- index pages instead of random ones (a 50,000-event batch of 10,000 users on the 10M bench
+    -- set: 2.2-2.4 s unsorted, 1.7-2.0 s sorted, alternated). docs/rollups.md.
     ud AS MATERIALIZED (
       SELECT day, user_id, action_type, ${userMeasureSums},
              COALESCE(sum(sign) FILTER (WHERE below), 0)::bigint AS below_range, COALESCE(sum(sign) FILTER (WHERE above), 0)::bigint AS above_range,
@@ -122,24 +126,24 @@ function rollupStatement(source: RawBuilder<unknown>, options: { fresh?: boolean
     ),
     uday AS (
       INSERT INTO tokenboard.user_usage_day AS t (day, user_id, action_type, calls, failures, tokens, cost_cents, below_range, above_range, first_at, last_at)
-      SELECT day, user_id, action_type, calls, failures, tokens, cost_cents, below_range, above_range, first_at, last_at FROM ud
+      SELECT day, user_id, action_type, calls, failures, tokens, cost_cents, below_range, above_range, first_at, last_at FROM ud ORDER BY day, user_id, action_type
       ${upsert(sql`(day, user_id, action_type)`, addUserTypeMeasures)}
     ),
     utot AS (
       INSERT INTO tokenboard.user_usage_day_total AS t (day, user_id, calls, failures, tokens, cost_cents)
-      SELECT day, user_id, sum(calls), sum(failures), sum(tokens), sum(cost_cents) FROM ud GROUP BY day, user_id
+      SELECT day, user_id, sum(calls), sum(failures), sum(tokens), sum(cost_cents) FROM ud GROUP BY day, user_id ORDER BY day, user_id
       ${upsert(sql`(day, user_id)`, addUserMeasures)}
     ),
     umon AS (
       INSERT INTO tokenboard.user_usage_month AS t (month, user_id, action_type, calls, failures, tokens, cost_cents, below_range, above_range, first_at, last_at)
       SELECT date_trunc('month', day::timestamp)::date, user_id, action_type, sum(calls), sum(failures), sum(tokens), sum(cost_cents),
              sum(below_range), sum(above_range), min(first_at), max(last_at)
-      FROM ud GROUP BY 1, user_id, action_type
+      FROM ud GROUP BY 1, user_id, action_type ORDER BY 1, user_id, action_type
       ${upsert(sql`(month, user_id, action_type)`, addUserTypeMeasures)}
     ),
     umtot AS (
       INSERT INTO tokenboard.user_usage_month_total AS t (month, user_id, calls, failures, tokens, cost_cents)
-      SELECT date_trunc('month', day::timestamp)::date, user_id, sum(calls), sum(failures), sum(tokens), sum(cost_cents) FROM ud GROUP BY 1, user_id
+      SELECT date_trunc('month', day::timestamp)::date, user_id, sum(calls), sum(failures), sum(tokens), sum(cost_cents) FROM ud GROUP BY 1, user_id ORDER BY 1, user_id
       ${upsert(sql`(month, user_id)`, addUserMeasures)}
     )
     SELECT (SELECT count(*) FROM src)::bigint AS rows,
