@@ -198,8 +198,8 @@ export interface UsageRollupQueueTable {
   tokens_used: number;
   input_tokens: number | null;
   output_tokens: number | null;
-  calculated_cost_cents: Numeric | null;
-  audio_seconds: Numeric | null;
+  /** Priced by the trigger when the row was queued (migration 0017). */
+  cost_cents: Numeric;
 }
 
 interface UsageRollupMeasures {

@@ -6,9 +6,9 @@ import { sql, type RawBuilder } from "kysely";
  * calculated_cost_cents wins; where it is null, per-unit pricing (images, audio seconds)
  * applies if the model has it, else input/output prices per 1M tokens. Prices are dollars:
  * dollars per 1M tokens × tokens / 1e6 × 100 cents = tokens × price / 1e4.
+ *
+ * The formula is the SQL function tokenboard.usage_cost_cents (migration 0017), which the rollup
+ * queue's trigger prices queued rows with too; the planner inlines it.
  */
-export const costCentsSql: RawBuilder<number> = sql<number>`COALESCE(
-  u.calculated_cost_cents,
-  CASE WHEN p.price_per_unit IS NOT NULL THEN p.price_per_unit * 100 * GREATEST(COALESCE(u.audio_seconds, 0), 1)
-       ELSE (COALESCE(u.input_tokens, 0) * p.input_price_per_1m + COALESCE(u.output_tokens, 0) * p.output_price_per_1m) / 10000.0 END,
-  0)`;
+export const costCentsSql: RawBuilder<number> = sql<number>`tokenboard.usage_cost_cents(u.calculated_cost_cents, u.audio_seconds, u.input_tokens, u.output_tokens,
+  p.price_per_unit, p.input_price_per_1m, p.output_price_per_1m)`;

@@ -102,12 +102,13 @@ const BOUND_TYPES = {
 const bound = (scope: Scope, name: keyof typeof BOUND_TYPES) => setting(`${scope}_${name}`, BOUND_TYPES[name]);
 
 /**
- * One row's measures, for a raw row or a queued row (`sign` -1 for a deleted row). Its time
- * counts as a first or last call only for an added row and where `inside` holds.
+ * One row's measures, for a raw row (priced through `p`, its pricing join) or a queued row (priced
+ * when queued: `queued`, `sign` -1 for a deleted row). Its time counts as a first or last call
+ * only for an added row and where `inside` holds.
  */
-function rowMeasures(sign: string, inside = "true"): string {
+function rowMeasures(sign: string, inside = "true", queued = false): string {
   const at = `CASE WHEN ${sign} > 0 AND ${inside} THEN u.created_at END`;
-  return `u.user_id, u.action_type, ${sign} AS calls, ${sign} * u.tokens_used AS tokens, ${sign} * (${COST_CENTS_SQL}) AS cost_cents,
+  return `u.user_id, u.action_type, ${sign} AS calls, ${sign} * u.tokens_used AS tokens, ${sign} * (${queued ? "u.cost_cents" : COST_CENTS_SQL}) AS cost_cents,
       CASE WHEN u.success THEN 0 ELSE ${sign} END AS failures,
       CASE WHEN u.tokens_used < r.min_tokens THEN ${sign} ELSE 0 END AS below,
       CASE WHEN u.tokens_used > r.max_tokens THEN ${sign} ELSE 0 END AS above,
@@ -120,7 +121,8 @@ function rowMeasures(sign: string, inside = "true"): string {
  * rows (per type, TOTAL) is exactly the sum of the printed values.
  */
 function userTypeMonthSql(scope: Scope): string {
-  const joins = `LEFT JOIN ai_model_pricing p ON p.model_name = u.model_used LEFT JOIN ${EXPECTED_RANGES_SQL} ON r.action_type = u.action_type`;
+  const rangeJoin = `LEFT JOIN ${EXPECTED_RANGES_SQL} ON r.action_type = u.action_type`;
+  const joins = `LEFT JOIN ai_model_pricing p ON p.model_name = u.model_used ${rangeJoin}`;
   const [s, e] = [startOf(scope), endOf(scope)];
   const b = (name: keyof typeof BOUND_TYPES) => bound(scope, name);
   // A month row's first (last) call is the pair's first (last) in the range when it lies in the
@@ -160,8 +162,8 @@ function userTypeMonthSql(scope: Scope): string {
       FROM tokenboard.user_usage_day d
       WHERE (${b("lead_sub")} AND d.day = ${b("r0")}) OR (${b("tail_sub")} AND d.day = ${b("d1")})
       UNION ALL
-      SELECT ${rowMeasures("u.sign", `u.created_at >= ${s} AND u.created_at < ${e}`)}
-      FROM tokenboard.usage_rollup_queue u ${joins}
+      SELECT ${rowMeasures("u.sign", `u.created_at >= ${s} AND u.created_at < ${e}`, true)}
+      FROM tokenboard.usage_rollup_queue u ${rangeJoin}
       WHERE u.created_at >= ${b("r0i")} AND u.created_at < ${b("r1i")}
       UNION ALL
       SELECT ${rowMeasures("1")}

@@ -30,18 +30,19 @@ function expectedRangesSql(): RawBuilder<unknown> {
 }
 
 /**
- * One priced, classified line per source row. `source` yields rows shaped like the queue
- * (sign, created_at, user_id, action_type, route, model_used, success, tokens_used, …).
+ * One classified line per source row. `source` yields rows shaped like the queue (QUEUE_COLUMNS:
+ * sign, created_at, user_id, action_type, route, model_used, success, tokens_used, …, cost_cents),
+ * priced already: queue rows by the trigger that queued them (migration 0017), a rebuild's rows
+ * by its source.
  */
-function pricedSql(source: RawBuilder<unknown>): RawBuilder<unknown> {
+function classifiedSql(source: RawBuilder<unknown>): RawBuilder<unknown> {
   return sql`
     SELECT u.sign, u.created_at, ${bucketSql} AS bucket, (u.created_at AT TIME ZONE 'UTC')::date AS day,
            u.user_id, u.action_type, u.route, u.model_used AS model, u.success, u.tokens_used,
            COALESCE(u.input_tokens, 0) AS input_tokens, COALESCE(u.output_tokens, 0) AS output_tokens,
-           ${costCentsSql} AS cost_cents, ${tokenBinSql} AS bin,
+           u.cost_cents, ${tokenBinSql} AS bin,
            (u.tokens_used < r.min_tokens) AS below, (u.tokens_used > r.max_tokens) AS above
     FROM (${source}) u
-    LEFT JOIN ai_model_pricing p ON p.model_name = u.model_used
     LEFT JOIN ${expectedRangesSql()} ON r.action_type = u.action_type`;
 }
 
@@ -56,7 +57,7 @@ const measureSums = sql`
   COALESCE(sum(sign) FILTER (WHERE above), 0)::bigint AS above_range,
   max(tokens_used) FILTER (WHERE sign > 0) AS max_tokens`;
 
-/** The measures of the per-user rollups (and of a shared queue tail), from priced rows. */
+/** The measures of the per-user rollups (and of a shared queue tail), from classified rows. */
 const userMeasureSums = sql`sum(sign)::bigint AS calls, COALESCE(sum(sign) FILTER (WHERE NOT success), 0)::bigint AS failures,
   sum(sign * tokens_used)::bigint AS tokens, sum(sign * cost_cents) AS cost_cents`;
 
@@ -88,10 +89,10 @@ function rollupStatement(source: RawBuilder<unknown>, options: { fresh?: boolean
   const upsert = (conflict: RawBuilder<unknown>, set: RawBuilder<unknown>) => (options.fresh ? sql`` : sql`ON CONFLICT ${conflict} DO UPDATE SET ${set}`);
   return sql<{ rows: number; removed: unknown[] | null }>`
     WITH src AS MATERIALIZED (${source}),
-    priced AS MATERIALIZED (${pricedSql(sql`SELECT * FROM src`)}),
+    classified AS MATERIALIZED (${classifiedSql(sql`SELECT * FROM src`)}),
     fine AS MATERIALIZED (
       SELECT bucket, action_type, route, model, bin, ${measureSums}
-      FROM priced GROUP BY bucket, action_type, route, model, bin
+      FROM classified GROUP BY bucket, action_type, route, model, bin
     ),
     r15 AS (
       INSERT INTO tokenboard.usage_rollup_15m AS t (bucket, action_type, route, model, calls, failures, tokens, input_tokens, output_tokens, cost_cents, below_range, above_range, max_tokens)
@@ -122,7 +123,7 @@ function rollupStatement(source: RawBuilder<unknown>, options: { fresh?: boolean
              COALESCE(sum(sign) FILTER (WHERE below), 0)::bigint AS below_range, COALESCE(sum(sign) FILTER (WHERE above), 0)::bigint AS above_range,
              min(created_at) FILTER (WHERE sign > 0) AS first_at, max(created_at) FILTER (WHERE sign > 0) AS last_at,
              bool_or(sign < 0) AS removed
-      FROM priced GROUP BY day, user_id, action_type
+      FROM classified GROUP BY day, user_id, action_type
     ),
     uday AS (
       INSERT INTO tokenboard.user_usage_day AS t (day, user_id, action_type, calls, failures, tokens, cost_cents, below_range, above_range, first_at, last_at)
@@ -179,7 +180,7 @@ function pruneEmptyUserRows(removed: unknown): RawBuilder<unknown> {
     WHERE t.month = k.month AND t.user_id = k.user_id AND ${zero("t")}`;
 }
 
-const QUEUE_COLUMNS = sql`sign, created_at, user_id, action_type, route, model_used, success, tokens_used, input_tokens, output_tokens, calculated_cost_cents, audio_seconds`;
+const QUEUE_COLUMNS = sql`sign, created_at, user_id, action_type, route, model_used, success, tokens_used, input_tokens, output_tokens, cost_cents`;
 
 export interface RollupRun {
   rows: number;
@@ -246,7 +247,8 @@ export async function rebuildRollups(db: Kysely<Database>): Promise<{ rows: numb
         for (const table of [...ROLLUP_TABLES, "usage_rollup_queue"]) {
           await sql`DELETE FROM ${sql.table(`tokenboard.${table}`)}`.execute(trx);
         }
-        const source = sql`SELECT 1::smallint AS sign, created_at, user_id, action_type, route, model_used, success, tokens_used, input_tokens, output_tokens, calculated_cost_cents, audio_seconds FROM public.token_usage`;
+        const source = sql`SELECT 1::smallint AS sign, u.created_at, u.user_id, u.action_type, u.route, u.model_used, u.success, u.tokens_used, u.input_tokens, u.output_tokens, ${costCentsSql} AS cost_cents
+          FROM public.token_usage u LEFT JOIN ai_model_pricing p ON p.model_name = u.model_used`;
         const result = await rollupStatement(source, { fresh: true }).execute(trx);
         return Number(result.rows[0]?.rows ?? 0);
       });
@@ -456,14 +458,14 @@ export function utcAligned(tz: string, range: InstantRange): boolean {
 }
 
 /**
- * The queue tail of one range, read and priced once for a statement that needs it more than once
+ * The queue tail of one range, read once for a statement that needs it more than once
  * (the overview: totals and days from usage facts, active users from user facts). Put `cte`
  * first in the statement's WITH and pass the object as `tail` to usageFacts, userFacts and
  * tokensPerDayByTypeSql for the same range. One scan, one hash aggregate with two grouping
  * sets: the rows of the range by bucket × action type, and the rows of the whole UTC days
  * userFacts reads from rollups by user × action type. It carries calls, failures, tokens and
  * cost_cents only (route, model and the other measures are NULL), so its readers must read no
- * other column: priced without the expected ranges, grouped by fewer keys, it costs about half
+ * other column: without the expected ranges, grouped by fewer keys, it costs about half
  * of what the three tails it replaces cost. Every page read walks the whole tail, so under heavy
  * ingest the tail is most of a read's cost; see docs/rollups.md.
  */
@@ -483,9 +485,9 @@ export function sharedQueueTail(range: InstantRange): SharedQueueTail {
     range,
     cte: sql`${SHARED_TAIL} AS MATERIALIZED (
       SELECT in_range, in_days, bucket, action_type, user_id, ${userMeasureSums}
-      FROM (SELECT u.sign, u.success, u.tokens_used, u.action_type, u.user_id, ${bucketSql} AS bucket, ${costCentsSql} AS cost_cents,
+      FROM (SELECT u.sign, u.success, u.tokens_used, u.action_type, u.user_id, ${bucketSql} AS bucket, u.cost_cents,
                    u.created_at >= ${range.start} AND u.created_at < ${range.end} AS in_range, ${inDays} AS in_days
-            FROM tokenboard.usage_rollup_queue u LEFT JOIN ai_model_pricing p ON p.model_name = u.model_used
+            FROM tokenboard.usage_rollup_queue u
             WHERE u.created_at >= ${from} AND u.created_at < ${to}) t
       GROUP BY GROUPING SETS ((in_range, bucket, action_type), (in_days, user_id, action_type)))`,
   };
@@ -511,7 +513,7 @@ export function usageFacts(range: InstantRange, options: { wholeDays?: boolean; 
     ? sql`SELECT bucket, action_type, NULL, NULL, calls, failures, tokens, NULL, NULL, cost_cents, NULL, NULL, NULL
           FROM ${sharedTailFor(options.tail, range)} WHERE in_range`
     : sql`SELECT bucket, action_type, route, model, ${measureSums}
-          FROM (${pricedSql(sql`SELECT ${QUEUE_COLUMNS} FROM tokenboard.usage_rollup_queue WHERE created_at >= ${range.start} AND created_at < ${range.end}`)}) tail
+          FROM (${classifiedSql(sql`SELECT ${QUEUE_COLUMNS} FROM tokenboard.usage_rollup_queue WHERE created_at >= ${range.start} AND created_at < ${range.end}`)}) tail
           GROUP BY bucket, action_type, route, model`;
   const dayPart = split.days
     ? sql`SELECT (day::timestamp AT TIME ZONE 'UTC') AS bucket, action_type, route, model, calls, failures, tokens, input_tokens, output_tokens, cost_cents, below_range, above_range, max_tokens
@@ -562,7 +564,7 @@ export function histogramFacts(range: InstantRange): RawBuilder<unknown> {
     SELECT action_type, bin, calls FROM tokenboard.usage_hist_15m WHERE ${instantIn(sql`bucket`, split.edges)}
     UNION ALL
     SELECT action_type, bin, sign::bigint AS calls
-    FROM (${pricedSql(sql`SELECT ${QUEUE_COLUMNS} FROM tokenboard.usage_rollup_queue WHERE created_at >= ${range.start} AND created_at < ${range.end}`)}) tail`;
+    FROM (${classifiedSql(sql`SELECT ${QUEUE_COLUMNS} FROM tokenboard.usage_rollup_queue WHERE created_at >= ${range.start} AND created_at < ${range.end}`)}) tail`;
 }
 
 /** A piece of a whole-day range read from the per-user rollups: a month's row, or day rows added or subtracted. */
@@ -633,8 +635,7 @@ export function userFacts(range: InstantRange, options: { byType?: boolean; acti
       options.tail
         ? sql`SELECT user_id, ${typeColumn}calls, failures, tokens, cost_cents FROM ${sharedTailFor(options.tail, range)} WHERE in_days ${typeWhere(sql`action_type`)}`
         : sql`SELECT user_id, ${typeColumn}sign::bigint, CASE WHEN success THEN 0 ELSE sign END::bigint, (sign * tokens_used)::bigint, sign * cost_cents
-    FROM (${pricedSql(sql`SELECT ${QUEUE_COLUMNS} FROM tokenboard.usage_rollup_queue WHERE created_at >= ${split.days.fromInstant} AND created_at < ${split.days.toInstant}`)}) tail
-    WHERE true ${typeWhere(sql`action_type`)}`,
+    FROM tokenboard.usage_rollup_queue WHERE created_at >= ${split.days.fromInstant} AND created_at < ${split.days.toInstant} ${typeWhere(sql`action_type`)}`,
       ...raw,
     ],
     sql` UNION ALL `,

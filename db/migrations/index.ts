@@ -14,6 +14,7 @@ import * as m0013 from "./0013_failed_usage_index";
 import * as m0014 from "./0014_ledger_write_batch";
 import * as m0015 from "./0015_queue_serial_scans";
 import * as m0016 from "./0016_per_user_rollups_hot_updates";
+import * as m0017 from "./0017_queue_priced_rows";
 
 /** Migrations in order. Static imports so that the server bundle, tsx and vitest all see the same list. */
 export const migrations: Record<string, Migration> = {
@@ -32,4 +33,5 @@ export const migrations: Record<string, Migration> = {
   "0014_ledger_write_batch": m0014,
   "0015_queue_serial_scans": m0015,
   "0016_per_user_rollups_hot_updates": m0016,
+  "0017_queue_priced_rows": m0017,
 };

@@ -55,8 +55,8 @@ async function reported(statement: ReturnType<typeof sql>): Promise<void> {
 /** Queue rows as the token_usage trigger writes them (the backlog a busy ingest leaves the rollup job). */
 async function enqueue(rows: number): Promise<void> {
   await reported(sql`
-    INSERT INTO tokenboard.usage_rollup_queue (sign, created_at, user_id, action_type, model_used, success, tokens_used)
-    SELECT 1, now(), gen_random_uuid(), 'chat_conversation', 'gpt-4o', true, 1 FROM generate_series(1, ${rows}::int)`);
+    INSERT INTO tokenboard.usage_rollup_queue (sign, created_at, user_id, action_type, model_used, success, tokens_used, cost_cents)
+    SELECT 1, now(), gen_random_uuid(), 'chat_conversation', 'gpt-4o', true, 1, 0 FROM generate_series(1, ${rows}::int)`);
 }
 
 /** What the rollup job does to the queue: remove rows from its head. */

@@ -29,8 +29,8 @@ export interface OverviewUsage {
 
 /**
  * The overview's numbers in one statement, from the rollups plus the queue tail, which is read
- * and priced once for the totals, the active users and the days (sharedQueueTail): equal to raw
- * sums, without reading raw rows.
+ * once for the totals, the active users and the days (sharedQueueTail): equal to raw sums,
+ * without reading raw rows.
  */
 export async function overviewUsage(db: Kysely<Database>, range: DateRange, filter: TypeFilter = {}): Promise<OverviewUsage> {
   const tail = sharedQueueTail(range);
