@@ -2,7 +2,7 @@ import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeRange, type DateRange } from "../../app/domain/period";
 import { costCentsSql } from "../../app/models/cost.server";
-import { runRollup, sharedQueueTail, usageFacts } from "../../app/models/rollup.server";
+import { runRollup, sharedQueueTail, usageFacts, userFacts } from "../../app/models/rollup.server";
 import { overviewUsage } from "../../app/routes/overview/queries.server";
 import { createTestDatabase, type TestDatabase } from "../support/test-db";
 import { insertTestPricing, insertUsage, randomUsageRows, seededRandom } from "../support/usage-rows";
@@ -74,5 +74,25 @@ describe("the overview with rows both rolled up and queued", () => {
   it("refuses a shared tail made for another range", () => {
     const tail = sharedQueueTail(makeRange("2025-03-01", "2025-03-31", "UTC"));
     expect(() => usageFacts(makeRange("2025-03-01", "2025-03-30", "UTC"), { tail })).toThrow(/range it was made for/);
+  });
+
+  it("a tail made for one action type makes usage facts that type's, rollups included", async () => {
+    const range = makeRange("2025-03-02", "2025-03-28", "Europe/Berlin");
+    const tail = sharedQueueTail(range, "chat_conversation");
+    const r = await sql<{ calls: number; tokens: number; types: string[] }>`
+      WITH ${tail.cte}
+      SELECT sum(calls)::bigint AS calls, sum(tokens)::bigint AS tokens, array_agg(DISTINCT action_type) AS types FROM (${usageFacts(range, { tail })}) f`.execute(t.db);
+    const raw = await rawOverview(range, "chat_conversation");
+    expect(r.rows[0]).toEqual({ calls: raw.totals?.calls, tokens: raw.totals?.tokens, types: ["chat_conversation"] });
+  });
+
+  it("refuses a shared tail for per-user reads of another action type, or by type without one", () => {
+    const range = makeRange("2025-03-01", "2025-03-31", "UTC");
+    const chat = sharedQueueTail(range, "chat_conversation");
+    expect(() => userFacts(range, { tail: chat })).toThrow(/action type it was made for/);
+    expect(() => userFacts(range, { tail: chat, actionType: "image_generation" })).toThrow(/action type it was made for/);
+    expect(() => userFacts(range, { tail: sharedQueueTail(range), actionType: "chat_conversation" })).toThrow(/action type it was made for/);
+    expect(() => userFacts(range, { tail: sharedQueueTail(range), byType: true })).toThrow(/no per-user rows by action type/);
+    expect(() => userFacts(range, { tail: chat, actionType: "chat_conversation" })).not.toThrow();
   });
 });

@@ -33,7 +33,7 @@ export interface OverviewUsage {
  * without reading raw rows.
  */
 export async function overviewUsage(db: Kysely<Database>, range: DateRange, filter: TypeFilter = {}): Promise<OverviewUsage> {
-  const tail = sharedQueueTail(range);
+  const tail = sharedQueueTail(range, filter.actionType);
   const query = sql<OverviewTotals & { perDay: DailyTypeTokens[] }>`
     WITH ${tail.cte}
     SELECT COALESCE(sum(tokens), 0)::bigint AS tokens,
