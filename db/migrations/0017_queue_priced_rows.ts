@@ -50,12 +50,19 @@ function enqueueFunction(priced: boolean) {
     END $$`;
 }
 
+/**
+ * The app's writes to token_usage wait until the migration commits. Without this, an insert whose
+ * trigger reached the queue while the migration held it ran the old trigger's INSERT against the
+ * new columns afterwards and failed: the app would lose that usage row (tested).
+ */
+const holdAppWrites = sql`LOCK TABLE public.token_usage IN SHARE ROW EXCLUSIVE MODE`;
+
 export async function up(db: Kysely<unknown>): Promise<void> {
+  await holdAppWrites.execute(db);
   await sql`
     CREATE FUNCTION tokenboard.usage_cost_cents(calculated_cost_cents numeric, audio_seconds numeric, input_tokens integer, output_tokens integer,
       price_per_unit numeric, input_price_per_1m numeric, output_price_per_1m numeric) RETURNS numeric
     LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT ${FORMULA} $$`.execute(db);
-  // ALTER TABLE first: its lock keeps writers out of the queue until the new trigger is in place.
   await sql`ALTER TABLE tokenboard.usage_rollup_queue ADD COLUMN cost_cents numeric`.execute(db);
   await sql`
     UPDATE tokenboard.usage_rollup_queue q SET cost_cents = c.cost
@@ -66,6 +73,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await holdAppWrites.execute(db);
   await sql`ALTER TABLE tokenboard.usage_rollup_queue ADD COLUMN calculated_cost_cents numeric(12,4), ADD COLUMN audio_seconds numeric(10,2)`.execute(db);
   // The old job prices calculated_cost_cents first: queued rows keep their cost (to 4 decimals).
   await sql`UPDATE tokenboard.usage_rollup_queue SET calculated_cost_cents = round(cost_cents, 4)`.execute(db);

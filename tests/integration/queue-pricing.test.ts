@@ -1,6 +1,7 @@
 import { sql, type Kysely } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrateDown, migrateToLatest } from "../../db/migrate";
+import * as m0017 from "../../db/migrations/0017_queue_priced_rows";
 import type { Database, NewTokenUsage } from "../../db/types";
 import { costCentsSql } from "../../app/models/cost.server";
 import { runRollup, usageFacts } from "../../app/models/rollup.server";
@@ -126,5 +127,21 @@ describe("migration 0017 on a queue that holds rows", () => {
     expect(kept.rows.map((row) => row.cents)).toEqual(CASES.map((c) => c.cents));
     await migrateToLatest(m.db);
     expect(await queuedCents(m.db, "/old-trigger")).toEqual(CASES.map((c) => c.cents));
+  });
+
+  it("an app insert that arrives while it runs waits, then is queued by the new trigger, priced", async () => {
+    expect(await migrateDown(m.db)).toEqual(["0017_queue_priced_rows"]);
+    let insert: Promise<unknown> | undefined;
+    await m.db.transaction().execute(async (trx) => {
+      await m0017.up(trx as unknown as Kysely<unknown>);
+      // The app writes token_usage on its own connection while the migration is not committed yet.
+      insert = insertUsage(m.db, rowsOf("/during-migration")).then(
+        () => "stored",
+        (error: unknown) => error,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    });
+    expect(await insert).toBe("stored");
+    expect(await queuedCents(m.db, "/during-migration")).toEqual(CASES.map((c) => c.cents));
   });
 });
