@@ -19,6 +19,7 @@ export interface PrepareResult {
  */
 export async function prepareDatabase(db: Kysely<Database>): Promise<PrepareResult> {
   await assertServerVersion(db);
+  await assertUsageIndexesValid(db);
   const migrations = await migrateToLatest(db);
   const constraint = await syncActionTypeConstraint(db);
   const seededOverrides = await seedDefaultOverrides(db);
@@ -35,5 +36,29 @@ export async function assertServerVersion(db: Kysely<Database>, minimum = MIN_SE
   const row = result.rows[0];
   if (row && Number(row.num) < minimum) {
     throw new Error(`tokenboard needs PostgreSQL ${Math.floor(minimum / 10_000)} or newer; DATABASE_URL points to PostgreSQL ${row.version}. Upgrade the server, or unset DATABASE_URL to use the embedded one. Nothing was changed.`);
+  }
+}
+
+/**
+ * The indexes tokenboard's migrations add to the app's token_usage (0002, 0013). A migration builds
+ * them in its transaction, which blocks the app's writes to the table while it runs; on a large
+ * table an operator builds them beforehand with CREATE INDEX CONCURRENTLY (README, "Adopting a
+ * large database"), and the migrations' IF NOT EXISTS then keeps them.
+ */
+export const USAGE_INDEXES = ["token_usage_event_id_key", "token_usage_user_created_idx", "token_usage_type_created_idx", "token_usage_failed_type_created_idx"];
+
+/**
+ * A CREATE INDEX CONCURRENTLY that failed (duplicate event ids, a cancelled build) leaves an invalid
+ * index behind, which IF NOT EXISTS would keep: a unique index that enforces nothing. Refused
+ * before any migration runs, with the fix.
+ */
+export async function assertUsageIndexesValid(db: Kysely<Database>): Promise<void> {
+  const result = await sql<{ name: string }>`
+    SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+    WHERE i.indrelid = to_regclass('public.token_usage') AND NOT i.indisvalid AND c.relname = ANY(${USAGE_INDEXES}::text[])
+    ORDER BY 1`.execute(db);
+  const invalid = result.rows.map((row) => row.name);
+  if (invalid.length) {
+    throw new Error(`index ${invalid.join(", ")} on token_usage is invalid (a CREATE INDEX CONCURRENTLY that did not finish). Run DROP INDEX CONCURRENTLY public.${invalid[0]}; for each, fix the cause (for token_usage_event_id_key: rows sharing an event_id) and build it again, or let tokenboard build it. Nothing was changed.`);
   }
 }
