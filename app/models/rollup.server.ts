@@ -46,20 +46,27 @@ function classifiedSql(source: RawBuilder<unknown>): RawBuilder<unknown> {
     LEFT JOIN ${expectedRangesSql()} ON r.action_type = u.action_type`;
 }
 
+/**
+ * A row's cost with its sign (±1). Negating a numeric is cheap; multiplying it by the smallint sign
+ * converts and multiplies per row: 100,000 queued rows aggregated by the overview's shared tail took
+ * 122–127 ms with `sign * cost_cents`, 73–78 ms with this (10M set, alternated).
+ */
+const signedCost = sql`CASE WHEN sign > 0 THEN cost_cents ELSE -cost_cents END`;
+
 const measureSums = sql`
   sum(sign)::bigint AS calls,
   COALESCE(sum(sign) FILTER (WHERE NOT success), 0)::bigint AS failures,
   sum(sign * tokens_used)::bigint AS tokens,
   sum(sign * input_tokens)::bigint AS input_tokens,
   sum(sign * output_tokens)::bigint AS output_tokens,
-  sum(sign * cost_cents)::numeric AS cost_cents,
+  sum(${signedCost})::numeric AS cost_cents,
   COALESCE(sum(sign) FILTER (WHERE below), 0)::bigint AS below_range,
   COALESCE(sum(sign) FILTER (WHERE above), 0)::bigint AS above_range,
   max(tokens_used) FILTER (WHERE sign > 0) AS max_tokens`;
 
 /** The measures of the per-user rollups (and of a shared queue tail), from classified rows. */
 const userMeasureSums = sql`sum(sign)::bigint AS calls, COALESCE(sum(sign) FILTER (WHERE NOT success), 0)::bigint AS failures,
-  sum(sign * tokens_used)::bigint AS tokens, sum(sign * cost_cents) AS cost_cents`;
+  sum(sign * tokens_used)::bigint AS tokens, sum(${signedCost}) AS cost_cents`;
 
 const reSums = sql`sum(calls)::bigint, sum(failures)::bigint, sum(tokens)::bigint, sum(input_tokens)::bigint, sum(output_tokens)::bigint,
   sum(cost_cents), sum(below_range)::bigint, sum(above_range)::bigint, max(max_tokens)`;
@@ -654,7 +661,7 @@ export function userFacts(range: InstantRange, options: { byType?: boolean; acti
       ...rollupRows,
       options.tail
         ? sharedTailUsers(options.tail, range, options)
-        : sql`SELECT user_id, ${typeColumn}sign::bigint, CASE WHEN success THEN 0 ELSE sign END::bigint, (sign * tokens_used)::bigint, sign * cost_cents
+        : sql`SELECT user_id, ${typeColumn}sign::bigint, CASE WHEN success THEN 0 ELSE sign END::bigint, (sign * tokens_used)::bigint, ${signedCost}
     FROM tokenboard.usage_rollup_queue WHERE created_at >= ${split.days.fromInstant} AND created_at < ${split.days.toInstant} ${typeWhere(sql`action_type`)}`,
       ...raw,
     ],
