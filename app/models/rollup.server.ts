@@ -450,6 +450,11 @@ export function userRangeSplit(range: InstantRange): UserRangeSplit {
   return { days, plus, minus };
 }
 
+/** `AND column = actionType` when reading one action type, nothing when reading all. */
+function andActionType(column: RawBuilder<unknown>, actionType: string | undefined): RawBuilder<unknown> {
+  return actionType !== undefined ? sql`AND ${column} = ${actionType}` : sql``;
+}
+
 function instantIn(column: RawBuilder<unknown>, spans: { start: Date; end: Date }[]): RawBuilder<unknown> {
   if (!spans.length) return sql`false`;
   return sql.join(spans.map((s) => sql`(${column} >= ${s.start} AND ${column} < ${s.end})`), sql` OR `);
@@ -500,7 +505,7 @@ export function sharedQueueTail(range: InstantRange, actionType?: string): Share
       FROM (SELECT u.sign, u.success, u.tokens_used, u.action_type, u.user_id, ${bucketSql} AS bucket, u.cost_cents,
                    u.created_at >= ${range.start} AND u.created_at < ${range.end} AS in_range, ${inDays} AS in_days
             FROM tokenboard.usage_rollup_queue u
-            WHERE u.created_at >= ${from} AND u.created_at < ${to} ${actionType !== undefined ? sql`AND u.action_type = ${actionType}` : sql``}) t
+            WHERE u.created_at >= ${from} AND u.created_at < ${to} ${andActionType(sql`u.action_type`, actionType)}) t
       GROUP BY GROUPING SETS ((in_range, bucket, action_type), (in_days, user_id)))`,
   };
 }
@@ -534,8 +539,7 @@ function sharedTailUsers(tail: SharedQueueTail, range: InstantRange, options: { 
  */
 export function usageFacts(range: InstantRange, options: { wholeDays?: boolean; tail?: SharedQueueTail } = {}): RawBuilder<unknown> {
   const split = splitRange(range, options.wholeDays ?? true);
-  const type = options.tail?.actionType;
-  const typeOnly = type !== undefined ? sql`AND action_type = ${type}` : sql``;
+  const typeOnly = andActionType(sql`action_type`, options.tail?.actionType);
   const tail = options.tail
     ? sql`SELECT bucket, action_type, NULL, NULL, calls, failures, tokens, NULL, NULL, cost_cents, NULL, NULL, NULL
           FROM ${sharedTailFor(options.tail, range)} WHERE in_range`
@@ -637,7 +641,7 @@ export function userFacts(range: InstantRange, options: { byType?: boolean; acti
   const split = userRangeSplit(range);
   const byType = options.byType || options.actionType !== undefined;
   const typeColumn = byType ? sql`action_type, ` : sql``;
-  const typeWhere = (column: RawBuilder<unknown>) => (options.actionType !== undefined ? sql`AND ${column} = ${options.actionType}` : sql``);
+  const typeWhere = (column: RawBuilder<unknown>) => andActionType(column, options.actionType);
   const rawRows = (spans: { start: Date; end: Date }[], sign: 1 | -1) => sql`
     SELECT u.user_id, ${byType ? sql`u.action_type, ` : sql``}(${sql.lit(sign)})::bigint AS calls, (${sql.lit(sign)}) * (NOT u.success)::int::bigint AS failures,
            (${sql.lit(sign)}) * u.tokens_used::bigint AS tokens, (${sql.lit(sign)}) * ${costCentsSql} AS cost_cents
