@@ -271,6 +271,12 @@ export interface UserUsageMonthTotalTable extends Omit<UserUsageDayTotalTable, "
   month: string;
 }
 
+/** One row: the month rollups hold the days before open_from (migration 0018). */
+export interface UserMonthHorizonTable {
+  single: Generated<boolean>;
+  open_from: string;
+}
+
 /**
  * Every table tokenboard reads or writes. Seed-app tables live in `public`, tokenboard's in
  * `tokenboard`; the connection's search_path makes both reachable unqualified.
@@ -299,6 +305,7 @@ export interface Database {
   user_usage_day_total: UserUsageDayTotalTable;
   user_usage_month: UserUsageMonthTable;
   user_usage_month_total: UserUsageMonthTotalTable;
+  user_month_horizon: UserMonthHorizonTable;
 }
 
 export type TokenUsageRow = Selectable<TokenUsageTable>;

@@ -20,7 +20,7 @@ import { coalesceChunks } from "../lib/coalesce-stream.server";
 import type { MonthPeriod } from "../domain/period";
 import type { DateTime } from "luxon";
 import { costCentsSql } from "./cost.server";
-import { tokensPerDayByTypeSql, userRangeSplit, utcDays } from "./rollup.server";
+import { tokensPerDayByTypeSql, USER_MONTH_OPEN_FROM_SQL, userRangeSplit, utcDays } from "./rollup.server";
 
 /** Compiles SQL fragments to text without a connection. */
 const offlineCompiler = new Kysely<Database>({
@@ -141,6 +141,13 @@ function userTypeMonthSql(scope: Scope): string {
             AND d.day >= ${b("d0")} AND d.day < ${b("d1")} AND d.last_at IS NOT NULL ORDER BY d.day DESC LIMIT 1) END AS last_at
       FROM tokenboard.user_usage_month m
       WHERE ${b("use_month")} AND m.month = ${b("m")}
+      UNION ALL
+      -- The month's open days, not in its row yet (migration 0018); those outside [d0, d1) are
+      -- subtracted below like the month's other days, and give no first or last call.
+      SELECT d.user_id, d.action_type, d.calls, d.tokens, d.cost_cents, d.failures, d.below_range, d.above_range,
+        CASE WHEN d.day >= ${b("d0")} AND d.day < ${b("d1")} THEN d.first_at END, CASE WHEN d.day >= ${b("d0")} AND d.day < ${b("d1")} THEN d.last_at END
+      FROM tokenboard.user_usage_day d
+      WHERE ${b("use_month")} AND d.day >= GREATEST(${b("m")}, ${USER_MONTH_OPEN_FROM_SQL}) AND d.day < ${b("m1")}
       UNION ALL
       SELECT d.user_id, d.action_type, -d.calls, -d.tokens, -d.cost_cents, -d.failures, -d.below_range, -d.above_range, NULL, NULL
       FROM tokenboard.user_usage_day d

@@ -15,6 +15,13 @@ export const USER_ROLLUP_TABLES = ["user_usage_day", "user_usage_day_total", "us
 /** Every table the rollup statement writes. */
 const ROLLUP_TABLES = ["usage_rollup_15m", "usage_rollup_day", "usage_hist_15m", "usage_hist_day", ...USER_ROLLUP_TABLES];
 
+/**
+ * The first open day (UTC): the per-user month rollups hold the days before it, the days from it
+ * on are read from the day rollups (migration 0018, decision 014). closeUserMonthDays moves it.
+ */
+export const USER_MONTH_OPEN_FROM_SQL = "(SELECT open_from FROM tokenboard.user_month_horizon)";
+const openFrom = sql.raw(USER_MONTH_OPEN_FROM_SQL);
+
 /** Held by whoever writes rollups, so a rebuild and the job never interleave. */
 const ROLLUP_LOCK = 7_311_001;
 export const DEFAULT_BATCH = 50_000;
@@ -87,13 +94,35 @@ const addUserTypeMeasures = sql`${addUserMeasures}, below_range = t.below_range 
   above_range = t.above_range + excluded.above_range, first_at = LEAST(t.first_at, excluded.first_at),
   last_at = GREATEST(t.last_at, excluded.last_at)`;
 
+type Upsert = (conflict: RawBuilder<unknown>, set: RawBuilder<unknown>) => RawBuilder<unknown>;
+const addInto: Upsert = (conflict, set) => sql`ON CONFLICT ${conflict} DO UPDATE SET ${set}`;
+
+/** Adds per-user day rows (`days`: day, user_id, action_type and the measures) where `where` holds into user_usage_month. */
+function monthInsert(days: RawBuilder<unknown>, where: RawBuilder<unknown>, upsert: Upsert = addInto): RawBuilder<unknown> {
+  return sql`
+    INSERT INTO tokenboard.user_usage_month AS t (month, user_id, action_type, calls, failures, tokens, cost_cents, below_range, above_range, first_at, last_at)
+    SELECT date_trunc('month', day::timestamp)::date, user_id, action_type, sum(calls), sum(failures), sum(tokens), sum(cost_cents),
+           sum(below_range), sum(above_range), min(first_at), max(last_at)
+    FROM ${days} WHERE ${where} GROUP BY 1, user_id, action_type ORDER BY 1, user_id, action_type
+    ${upsert(sql`(month, user_id, action_type)`, addUserTypeMeasures)}`;
+}
+
+/** The same for user_usage_month_total, from rows with day, user_id and the four user measures. */
+function monthTotalInsert(days: RawBuilder<unknown>, where: RawBuilder<unknown>, upsert: Upsert = addInto): RawBuilder<unknown> {
+  return sql`
+    INSERT INTO tokenboard.user_usage_month_total AS t (month, user_id, calls, failures, tokens, cost_cents)
+    SELECT date_trunc('month', day::timestamp)::date, user_id, sum(calls), sum(failures), sum(tokens), sum(cost_cents)
+    FROM ${days} WHERE ${where} GROUP BY 1, user_id ORDER BY 1, user_id
+    ${upsert(sql`(month, user_id)`, addUserMeasures)}`;
+}
+
 /**
  * One statement that reads `source` once and adds it into every rollup table. Being one
  * statement, it is atomic with whatever produced `source` (the queue DELETE … RETURNING).
  */
 function rollupStatement(source: RawBuilder<unknown>, options: { fresh?: boolean } = {}): RawBuilder<{ rows: number; removed: unknown[] | null }> {
   // Into empty tables (a rebuild) plain inserts do; ON CONFLICT's speculative insertion costs more.
-  const upsert = (conflict: RawBuilder<unknown>, set: RawBuilder<unknown>) => (options.fresh ? sql`` : sql`ON CONFLICT ${conflict} DO UPDATE SET ${set}`);
+  const upsert: Upsert = (conflict, set) => (options.fresh ? sql`` : addInto(conflict, set));
   return sql<{ rows: number; removed: unknown[] | null }>`
     WITH src AS MATERIALIZED (${source}),
     classified AS MATERIALIZED (${classifiedSql(sql`SELECT * FROM src`)}),
@@ -142,17 +171,13 @@ function rollupStatement(source: RawBuilder<unknown>, options: { fresh?: boolean
       SELECT day, user_id, sum(calls), sum(failures), sum(tokens), sum(cost_cents) FROM ud GROUP BY day, user_id ORDER BY day, user_id
       ${upsert(sql`(day, user_id)`, addUserMeasures)}
     ),
+    -- The months take the closed days only (late rows, deletions); open days reach them when
+    -- they close (closeUserMonthDays).
     umon AS (
-      INSERT INTO tokenboard.user_usage_month AS t (month, user_id, action_type, calls, failures, tokens, cost_cents, below_range, above_range, first_at, last_at)
-      SELECT date_trunc('month', day::timestamp)::date, user_id, action_type, sum(calls), sum(failures), sum(tokens), sum(cost_cents),
-             sum(below_range), sum(above_range), min(first_at), max(last_at)
-      FROM ud GROUP BY 1, user_id, action_type ORDER BY 1, user_id, action_type
-      ${upsert(sql`(month, user_id, action_type)`, addUserTypeMeasures)}
+      ${monthInsert(sql`ud`, sql`day < ${openFrom}`, upsert)}
     ),
     umtot AS (
-      INSERT INTO tokenboard.user_usage_month_total AS t (month, user_id, calls, failures, tokens, cost_cents)
-      SELECT date_trunc('month', day::timestamp)::date, user_id, sum(calls), sum(failures), sum(tokens), sum(cost_cents) FROM ud GROUP BY 1, user_id ORDER BY 1, user_id
-      ${upsert(sql`(month, user_id)`, addUserMeasures)}
+      ${monthTotalInsert(sql`ud`, sql`day < ${openFrom}`, upsert)}
     )
     SELECT (SELECT count(*) FROM src)::bigint AS rows,
            (SELECT json_agg(json_build_array(day, user_id, action_type)) FROM ud WHERE removed) AS removed`;
@@ -219,12 +244,39 @@ async function consumeBatch(db: Kysely<Database>, batchSize: number): Promise<nu
   });
 }
 
-/** The job: consume the queue until it is empty (or `maxMs` has passed). */
-export async function runRollup(db: Kysely<Database>, options: { batchSize?: number; maxMs?: number } = {}): Promise<RollupRun> {
+/**
+ * Moves the days that have closed into the per-user month rollups: the day rows from the
+ * horizon's open_from up to `openFrom` (by default yesterday, UTC: today and yesterday stay open,
+ * so a late event of yesterday still costs one per-user row, not two) are added into
+ * user_usage_month and user_usage_month_total and the horizon moves, in one transaction under the
+ * rollup lock. It never moves back. Nothing to do, the usual case, costs one lookup. Answers the
+ * days closed ([from, to)), null when there were none or another rollup holds the lock.
+ */
+export async function closeUserMonthDays(db: Kysely<Database>, options: { openFrom?: string } = {}): Promise<{ from: string; to: string } | null> {
+  return db.transaction().execute(async (trx) => {
+    const locked = await sql<{ ok: boolean }>`SELECT pg_try_advisory_xact_lock(${ROLLUP_LOCK}) AS ok`.execute(trx);
+    if (!locked.rows[0]?.ok) return null;
+    const due = options.openFrom === undefined ? sql`(now() AT TIME ZONE 'UTC')::date - 1` : sql`${options.openFrom}::date`;
+    const { rows } = await sql<{ from: string; to: string }>`
+      SELECT open_from::text AS "from", (${due})::text AS "to" FROM tokenboard.user_month_horizon WHERE open_from < ${due} FOR UPDATE`.execute(trx);
+    const days = rows[0];
+    if (!days) return null;
+    const closing = sql`day >= ${days.from}::date AND day < ${days.to}::date`;
+    await sql`
+      WITH months AS (${monthInsert(sql`tokenboard.user_usage_day`, closing)}),
+      totals AS (${monthTotalInsert(sql`tokenboard.user_usage_day_total`, closing)})
+      UPDATE tokenboard.user_month_horizon SET open_from = ${days.to}::date`.execute(trx);
+    return days;
+  });
+}
+
+/** The job: close the days due (closeUserMonthDays), then consume the queue until it is empty (or `maxMs` has passed). */
+export async function runRollup(db: Kysely<Database>, options: { batchSize?: number; maxMs?: number; openFrom?: string } = {}): Promise<RollupRun> {
   const started = Date.now();
   const batchSize = options.batchSize ?? DEFAULT_BATCH;
   let rows = 0;
   let batches = 0;
+  await closeUserMonthDays(db, { openFrom: options.openFrom });
   for (;;) {
     const consumed = await consumeBatch(db, batchSize);
     if (consumed === null) return { rows, batches, ms: Date.now() - started, skipped: batches === 0, drained: false };
@@ -653,7 +705,12 @@ export function userFacts(range: InstantRange, options: { byType?: boolean; acti
   const monthTable = byType ? sql`tokenboard.user_usage_month` : sql`tokenboard.user_usage_month_total`;
   const rollupRows = coverDays(split.days.from, split.days.to).map((piece) => {
     if ("month" in piece) {
-      return sql`SELECT user_id, ${typeColumn}calls, failures, tokens, cost_cents FROM ${monthTable} WHERE month = ${piece.month}::date ${typeWhere(sql`action_type`)}`;
+      // The month row holds its closed days; its open ones are day rows still.
+      const next = DateTime.fromISO(piece.month, { zone: "UTC" }).plus({ months: 1 }).toISODate() as string;
+      return sql`SELECT user_id, ${typeColumn}calls, failures, tokens, cost_cents FROM ${monthTable} WHERE month = ${piece.month}::date ${typeWhere(sql`action_type`)}
+        UNION ALL
+        SELECT user_id, ${typeColumn}calls, failures, tokens, cost_cents
+        FROM ${dayTable} WHERE day >= GREATEST(${piece.month}::date, ${openFrom}) AND day < ${next}::date ${typeWhere(sql`action_type`)}`;
     }
     const sign = sql.lit(piece.sign);
     return sql`SELECT user_id, ${typeColumn}(${sign}) * calls AS calls, (${sign}) * failures AS failures,

@@ -2,7 +2,7 @@ import { parse } from "csv-parse/sync";
 import { sql } from "kysely";
 import fc from "fast-check";
 import { DateTime } from "luxon";
-import { runRollup } from "../../app/models/rollup.server";
+import { rebuildRollups, runRollup } from "../../app/models/rollup.server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NewTokenUsage } from "../../db/types";
 import { neutralizeCell } from "../../app/domain/csv";
@@ -262,6 +262,24 @@ describe("per (user, action type) rows against raw SQL", () => {
     expect(await mine()).toEqual(expected);
     await runRollup(t.db);
     expect(await mine()).toEqual(expected);
+  });
+
+  // After the test above: its month's rows are stored and rolled up.
+  it.each(CASES)("pairs, first and last call still equal raw SQL wherever the month rollups' open days begin (migration 0018; %s, %s)", async (tz, month) => {
+    const expected = await sqlPairs(month, tz);
+    expect(expected.length).toBeGreaterThan(0);
+    const m = DateTime.fromISO(`${month}-01`, { zone: "UTC" });
+    const horizons = [m.minus({ days: 1 }), m.plus({ days: 1 }), m.plus({ days: 14 }), m.plus({ months: 1 }).minus({ days: 1 }), m.plus({ months: 1 })];
+    try {
+      for (const openFrom of horizons.map((d) => d.toISODate() as string)) {
+        await sql`UPDATE tokenboard.user_month_horizon SET open_from = ${openFrom}::date`.execute(t.db);
+        await rebuildRollups(t.db);
+        expect(await csvPairs(month, tz), `open from ${openFrom}`).toEqual(expected);
+      }
+    } finally {
+      await sql`UPDATE tokenboard.user_month_horizon SET open_from = (now() AT TIME ZONE 'UTC')::date - 1`.execute(t.db);
+      await rebuildRollups(t.db);
+    }
   });
 });
 

@@ -1,7 +1,10 @@
-import { sql } from "kysely";
+import { sql, type Kysely } from "kysely";
+import { DateTime } from "luxon";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { coverDays, rebuildRollups, runRollup, userFacts, userRangeSplit, type InstantRange } from "../../app/models/rollup.server";
+import { closeUserMonthDays, coverDays, rebuildRollups, runRollup, userFacts, userRangeSplit, type InstantRange } from "../../app/models/rollup.server";
 import { costCentsSql } from "../../app/models/cost.server";
+import { migrateDown, migrateToLatest } from "../../db/migrate";
+import type { Database } from "../../db/types";
 import { createTestDatabase, type TestDatabase } from "../support/test-db";
 import { insertTestPricing, insertUsage, randomUsageRows, seededRandom } from "../support/usage-rows";
 
@@ -29,18 +32,18 @@ interface UserSums {
   cost: number;
 }
 
-async function fromFacts(range: InstantRange, options: { byType?: boolean; actionType?: string } = {}): Promise<UserSums[]> {
+async function fromFacts(range: InstantRange, options: { byType?: boolean; actionType?: string } = {}, db: Kysely<Database> = t.db): Promise<UserSums[]> {
   const byType = options.byType || options.actionType !== undefined;
   const r = await sql<UserSums>`
     SELECT user_id, ${byType ? sql`action_type, ` : sql``}sum(calls)::bigint AS calls, sum(failures)::bigint AS failures,
            sum(tokens)::bigint AS tokens, round(COALESCE(sum(cost_cents), 0), 4)::float8 AS cost
     FROM (${userFacts(range, options)}) f
     GROUP BY user_id${byType ? sql`, action_type` : sql``} HAVING sum(calls) > 0
-    ORDER BY 1${byType ? sql`, 2` : sql``}`.execute(t.db);
+    ORDER BY 1${byType ? sql`, 2` : sql``}`.execute(db);
   return r.rows;
 }
 
-async function fromRaw(range: InstantRange, options: { byType?: boolean; actionType?: string } = {}): Promise<UserSums[]> {
+async function fromRaw(range: InstantRange, options: { byType?: boolean; actionType?: string } = {}, db: Kysely<Database> = t.db): Promise<UserSums[]> {
   const byType = options.byType || options.actionType !== undefined;
   const r = await sql<UserSums>`
     SELECT u.user_id, ${byType ? sql`u.action_type, ` : sql``}count(*)::bigint AS calls, count(*) FILTER (WHERE NOT u.success)::bigint AS failures,
@@ -48,8 +51,48 @@ async function fromRaw(range: InstantRange, options: { byType?: boolean; actionT
     FROM token_usage u LEFT JOIN ai_model_pricing p ON p.model_name = u.model_used
     WHERE u.created_at >= ${range.start} AND u.created_at < ${range.end}
       ${options.actionType ? sql`AND u.action_type = ${options.actionType}` : sql``}
-    GROUP BY 1${byType ? sql`, 2` : sql``} ORDER BY 1${byType ? sql`, 2` : sql``}`.execute(t.db);
+    GROUP BY 1${byType ? sql`, 2` : sql``} ORDER BY 1${byType ? sql`, 2` : sql``}`.execute(db);
   return r.rows;
+}
+
+/** Per-user sums from userFacts equal raw SQL's for `range`, with and without types and for one type. */
+async function expectFactsEqualRaw(range: InstantRange, db: Kysely<Database> = t.db, label = ""): Promise<void> {
+  expect(await fromFacts(range, {}, db), label).toEqual(await fromRaw(range, {}, db));
+  expect(await fromFacts(range, { byType: true }, db), label).toEqual(await fromRaw(range, { byType: true }, db));
+  expect(await fromFacts(range, { actionType: "chat_conversation" }, db), label).toEqual(await fromRaw(range, { actionType: "chat_conversation" }, db));
+}
+
+/**
+ * Month rollup rows that are not the sums of their day rows before `openFrom` (every day when
+ * null), counted both ways (a month row too many, or one missing or different): 0 when the month
+ * rollups hold exactly those days.
+ */
+async function monthsOffDays(db: Kysely<Database>, openFrom: string | null): Promise<number> {
+  const closed = openFrom === null ? sql`true` : sql`day < ${openFrom}::date`;
+  const r = await sql<{ n: number }>`
+    WITH dt AS (
+      SELECT date_trunc('month', day)::date AS month, user_id, action_type, sum(calls) AS calls, sum(failures) AS failures, sum(tokens) AS tokens,
+             sum(cost_cents) AS cost, sum(below_range) AS below, sum(above_range) AS above
+      FROM tokenboard.user_usage_day WHERE ${closed} GROUP BY 1, 2, 3 HAVING sum(calls) <> 0),
+    mt AS (SELECT month, user_id, action_type, calls, failures, tokens, cost_cents AS cost, below_range AS below, above_range AS above FROM tokenboard.user_usage_month),
+    dtot AS (
+      SELECT date_trunc('month', day)::date AS month, user_id, sum(calls) AS calls, sum(failures) AS failures, sum(tokens) AS tokens, sum(cost_cents) AS cost
+      FROM tokenboard.user_usage_day_total WHERE ${closed} GROUP BY 1, 2 HAVING sum(calls) <> 0),
+    mtot AS (SELECT month, user_id, calls, failures, tokens, cost_cents AS cost FROM tokenboard.user_usage_month_total)
+    SELECT ((SELECT count(*) FROM (SELECT * FROM dt EXCEPT SELECT * FROM mt) a) + (SELECT count(*) FROM (SELECT * FROM mt EXCEPT SELECT * FROM dt) b)
+          + (SELECT count(*) FROM (SELECT * FROM dtot EXCEPT SELECT * FROM mtot) c) + (SELECT count(*) FROM (SELECT * FROM mtot EXCEPT SELECT * FROM dtot) d))::int AS n`.execute(db);
+  return r.rows[0]?.n ?? -1;
+}
+
+async function horizon(db: Kysely<Database>): Promise<string | undefined> {
+  const r = await sql<{ d: string }>`SELECT open_from::text AS d FROM tokenboard.user_month_horizon`.execute(db);
+  return r.rows[0]?.d;
+}
+
+/** Puts the horizon anywhere, forward or back: the rebuild then fills the month rollups with the days before it. */
+async function rebuildWithHorizon(db: Kysely<Database>, openFrom: string): Promise<void> {
+  await sql`UPDATE tokenboard.user_month_horizon SET open_from = ${openFrom}::date`.execute(db);
+  await rebuildRollups(db);
 }
 
 const RANGES: [string, InstantRange][] = [
@@ -129,9 +172,7 @@ describe("per-user facts from month rollups", () => {
   });
 
   it.each(RANGES)("equal raw per-user sums for %s, with and without types", async (_name, range) => {
-    expect(await fromFacts(range)).toEqual(await fromRaw(range));
-    expect(await fromFacts(range, { byType: true })).toEqual(await fromRaw(range, { byType: true }));
-    expect(await fromFacts(range, { actionType: "chat_conversation" })).toEqual(await fromRaw(range, { actionType: "chat_conversation" }));
+    await expectFactsEqualRaw(range);
   });
 
   it("month rows are the sums of their day rows, and a rebuild gives the same month rows", async () => {
@@ -181,6 +222,78 @@ describe("per-user facts from month rollups", () => {
     expect(await userRows()).toBe(0);
     expect(await zeroRows()).toBe(0);
     for (const [, range] of RANGES) expect(await fromFacts(range, { byType: true })).toEqual(await fromRaw(range, { byType: true }));
+  });
+});
+
+describe("month rollups hold the closed days only (migration 0018)", () => {
+  const YESTERDAY = DateTime.utc().minus({ days: 1 }).toISODate() as string;
+
+  it("the job leaves an open day's rows out of the month rows and adds a closed day's late rows to both", async () => {
+    await rebuildWithHorizon(t.db, "2025-03-10");
+    expect(await monthsOffDays(t.db, "2025-03-10")).toBe(0);
+    const monthRows = () => sql`SELECT * FROM tokenboard.user_usage_month ORDER BY month, user_id, action_type`.execute(t.db).then((r) => r.rows);
+    const before = await monthRows();
+    await insertUsage(t.db, randomUsageRows(random, 60, new Date("2025-03-10T00:00:00Z"), new Date("2025-03-20T00:00:00Z")));
+    await runRollup(t.db, { openFrom: "2025-03-10" });
+    expect(await monthRows()).toEqual(before);
+    await insertUsage(t.db, randomUsageRows(random, 60, new Date("2025-03-02T00:00:00Z"), new Date("2025-03-09T00:00:00Z")));
+    await runRollup(t.db, { openFrom: "2025-03-10" });
+    expect(await monthRows()).not.toEqual(before);
+    expect(await horizon(t.db)).toBe("2025-03-10");
+    expect(await monthsOffDays(t.db, "2025-03-10")).toBe(0);
+    for (const [name, range] of RANGES) await expectFactsEqualRaw(range, t.db, name);
+  });
+
+  it.each(["2025-01-01", "2025-02-15", "2025-03-01", "2025-03-31", "2025-04-11", "2030-01-01"])(
+    "per-user reads equal raw sums with the horizon at %s",
+    async (openFrom) => {
+      await rebuildWithHorizon(t.db, openFrom);
+      expect(await monthsOffDays(t.db, openFrom)).toBe(0);
+      for (const [name, range] of RANGES) await expectFactsEqualRaw(range, t.db, name);
+    },
+  );
+
+  it("closing days adds them to the month rows and moves the horizon, never back; the job closes up to yesterday", async () => {
+    await rebuildWithHorizon(t.db, "2025-02-10");
+    expect(await closeUserMonthDays(t.db, { openFrom: "2025-03-12" })).toEqual({ from: "2025-02-10", to: "2025-03-12" });
+    expect(await horizon(t.db)).toBe("2025-03-12");
+    expect(await monthsOffDays(t.db, "2025-03-12")).toBe(0);
+    expect(await closeUserMonthDays(t.db, { openFrom: "2025-03-01" })).toBeNull();
+    expect(await horizon(t.db)).toBe("2025-03-12");
+    for (const [name, range] of RANGES) await expectFactsEqualRaw(range, t.db, name);
+    await runRollup(t.db);
+    expect(await horizon(t.db)).toBe(YESTERDAY);
+    expect(await monthsOffDays(t.db, YESTERDAY)).toBe(0);
+    expect(await monthsOffDays(t.db, null)).toBe(0);
+  });
+
+  it("migration 0018 takes the open days out of month rows that hold every day, and its down puts them back", async () => {
+    const m = await createTestDatabase({ setAppUrl: false });
+    try {
+      await insertTestPricing(m.db);
+      const now = DateTime.utc();
+      await insertUsage(m.db, randomUsageRows(random, 1_500, now.minus({ days: 45 }).toJSDate(), now.toJSDate()));
+      await runRollup(m.db);
+      expect(await horizon(m.db)).toBe(YESTERDAY);
+      expect(await monthsOffDays(m.db, YESTERDAY)).toBe(0);
+      const openDays = await sql<{ n: number }>`SELECT count(*)::int AS n FROM tokenboard.user_usage_day WHERE day >= ${YESTERDAY}::date`.execute(m.db);
+      expect(openDays.rows[0]?.n).toBeGreaterThan(0);
+      expect(await migrateDown(m.db)).toEqual(["0018_user_month_open_days"]);
+      expect(await monthsOffDays(m.db, null)).toBe(0);
+      await migrateToLatest(m.db);
+      expect(await horizon(m.db)).toBe(YESTERDAY);
+      expect(await monthsOffDays(m.db, YESTERDAY)).toBe(0);
+      const month = now.startOf("month");
+      for (const range of [
+        { start: now.minus({ days: 30 }).startOf("day").toJSDate(), end: now.toJSDate() },
+        { start: month.toJSDate(), end: month.plus({ months: 1 }).toJSDate() },
+        { start: month.minus({ months: 1 }).toJSDate(), end: month.toJSDate() },
+      ]) {
+        await expectFactsEqualRaw(range, m.db, `${range.start.toISOString()}..${range.end.toISOString()}`);
+      }
+    } finally {
+      await m.drop();
+    }
   });
 });
 
