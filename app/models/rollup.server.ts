@@ -624,16 +624,18 @@ export interface DailyTypeTokens {
  * range the day rollups serve the whole days. `where` filters the facts (columns of usageFacts).
  */
 export function tokensPerDayByTypeSql(range: InstantRange, tz: string, where: RawBuilder<unknown> = sql`true`, tail?: SharedQueueTail): RawBuilder<DailyTypeTokens> {
+  // Grouped by the date, formatted per group: to_char on every fact row (100,000 15-minute rows
+  // for 30 days in Asia/Kolkata at 10M) cost as much again as the rest of the query.
   return sql<DailyTypeTokens>`
-    SELECT to_char((f.bucket AT TIME ZONE ${tz})::date, 'YYYY-MM-DD') AS day,
-           f.action_type,
-           sum(f.tokens)::bigint AS tokens,
-           sum(f.calls)::bigint AS calls
-    FROM (${usageFacts(range, { wholeDays: utcAligned(tz, range), tail })}) f
-    WHERE ${where}
-    GROUP BY 1, 2
-    HAVING sum(f.calls) <> 0
-    ORDER BY 1, 2`;
+    SELECT to_char(d.day, 'YYYY-MM-DD') AS day, d.action_type, d.tokens, d.calls
+    FROM (
+      SELECT (f.bucket AT TIME ZONE ${tz})::date AS day, f.action_type, sum(f.tokens)::bigint AS tokens, sum(f.calls)::bigint AS calls
+      FROM (${usageFacts(range, { wholeDays: utcAligned(tz, range), tail })}) f
+      WHERE ${where}
+      GROUP BY 1, 2
+      HAVING sum(f.calls) <> 0
+    ) d
+    ORDER BY d.day, d.action_type`;
 }
 
 /** Token histogram bins by action type for the range (rollups plus tail). */
