@@ -1,7 +1,7 @@
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeRange } from "../../app/domain/period";
-import { runRollup } from "../../app/models/rollup.server";
+import { fixedOffsetMinutes, runRollup } from "../../app/models/rollup.server";
 import { overviewUsage } from "../../app/routes/overview/queries.server";
 import { loader as overviewLoader } from "../../app/routes/overview/route";
 import { createTestDatabase, type TestDatabase } from "../support/test-db";
@@ -87,5 +87,15 @@ describe("local days in any zone", () => {
 
   it("the overview answers 400 naming the field for an unknown zone", async () => {
     await expect(overviewLoader({ request: requestAs(analyst, "/?tz=Mars/Base"), params: {}, context: {} } as never)).rejects.toMatchObject({ init: { status: 400 } });
+  });
+});
+
+describe("fixedOffsetMinutes", () => {
+  it("gives the zone's offset when it keeps one over the range, and null across a DST change", () => {
+    expect(fixedOffsetMinutes("Asia/Kolkata", makeRange("2024-03-01", "2024-03-31", "Asia/Kolkata"))).toBe(330);
+    expect(fixedOffsetMinutes("UTC", makeRange("2024-03-01", "2024-03-31", "UTC"))).toBe(0);
+    expect(fixedOffsetMinutes("America/New_York", makeRange("2024-03-01", "2024-03-09", "America/New_York"))).toBe(-300);
+    expect(fixedOffsetMinutes("America/New_York", makeRange("2024-03-01", "2024-03-10", "America/New_York"))).toBeNull();
+    expect(fixedOffsetMinutes("Pacific/Chatham", makeRange("2024-09-01", "2024-09-30", "Pacific/Chatham"))).toBeNull();
   });
 });
