@@ -246,8 +246,7 @@ async function consumeBatch(db: Kysely<Database>, batchSize: number): Promise<nu
 
 /**
  * Moves the days that have closed into the per-user month rollups: the day rows from the
- * horizon's open_from up to `openFrom` (by default yesterday, UTC: today and yesterday stay open,
- * so a late event of yesterday still costs one per-user row, not two) are added into
+ * horizon's open_from up to `openFrom` (by default today, UTC: only today stays open) are added into
  * user_usage_month and user_usage_month_total and the horizon moves, in one transaction under the
  * rollup lock. It never moves back. Nothing to do, the usual case, costs one lookup. Answers the
  * days closed ([from, to)), null when there were none or another rollup holds the lock.
@@ -256,7 +255,7 @@ export async function closeUserMonthDays(db: Kysely<Database>, options: { openFr
   return db.transaction().execute(async (trx) => {
     const locked = await sql<{ ok: boolean }>`SELECT pg_try_advisory_xact_lock(${ROLLUP_LOCK}) AS ok`.execute(trx);
     if (!locked.rows[0]?.ok) return null;
-    const due = options.openFrom === undefined ? sql`(now() AT TIME ZONE 'UTC')::date - 1` : sql`${options.openFrom}::date`;
+    const due = options.openFrom === undefined ? sql`(now() AT TIME ZONE 'UTC')::date` : sql`${options.openFrom}::date`;
     const { rows } = await sql<{ from: string; to: string }>`
       SELECT open_from::text AS "from", (${due})::text AS "to" FROM tokenboard.user_month_horizon WHERE open_from < ${due} FOR UPDATE`.execute(trx);
     const days = rows[0];

@@ -2,7 +2,7 @@ import { sql, type Kysely } from "kysely";
 
 /**
  * The per-user month rollups (user_usage_month, user_usage_month_total) hold the days before
- * `tokenboard.user_month_horizon.open_from` only; the days from it on (yesterday and today, UTC)
+ * `tokenboard.user_month_horizon.open_from` only; the days from it on (today, UTC)
  * are "open": in the day rollups, and added by the readers of a month row from there. The
  * rollup job then writes one per-user row an event where it wrote two: at scale nearly every
  * event is a key of its own in each per-user table (many users, a few calls each), and the
@@ -26,7 +26,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       single boolean PRIMARY KEY DEFAULT true CHECK (single),
       open_from date NOT NULL
     )`.execute(db);
-  await sql`INSERT INTO tokenboard.user_month_horizon (open_from) VALUES ((now() AT TIME ZONE 'UTC')::date - 1)`.execute(db);
+  await sql`INSERT INTO tokenboard.user_month_horizon (open_from) VALUES ((now() AT TIME ZONE 'UTC')::date)`.execute(db);
   await sql`
     UPDATE tokenboard.user_usage_month t
     SET calls = t.calls - d.calls, failures = t.failures - d.failures, tokens = t.tokens - d.tokens, cost_cents = t.cost_cents - d.cost_cents,

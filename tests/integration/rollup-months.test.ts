@@ -226,7 +226,7 @@ describe("per-user facts from month rollups", () => {
 });
 
 describe("month rollups hold the closed days only (migration 0018)", () => {
-  const YESTERDAY = DateTime.utc().minus({ days: 1 }).toISODate() as string;
+  const TODAY = DateTime.utc().toISODate() as string;
 
   it("the job leaves an open day's rows out of the month rows and adds a closed day's late rows to both", async () => {
     await rebuildWithHorizon(t.db, "2025-03-10");
@@ -253,7 +253,7 @@ describe("month rollups hold the closed days only (migration 0018)", () => {
     },
   );
 
-  it("closing days adds them to the month rows and moves the horizon, never back; the job closes up to yesterday", async () => {
+  it("closing days adds them to the month rows and moves the horizon, never back; the job closes the days before today", async () => {
     await rebuildWithHorizon(t.db, "2025-02-10");
     expect(await closeUserMonthDays(t.db, { openFrom: "2025-03-12" })).toEqual({ from: "2025-02-10", to: "2025-03-12" });
     expect(await horizon(t.db)).toBe("2025-03-12");
@@ -262,8 +262,8 @@ describe("month rollups hold the closed days only (migration 0018)", () => {
     expect(await horizon(t.db)).toBe("2025-03-12");
     for (const [name, range] of RANGES) await expectFactsEqualRaw(range, t.db, name);
     await runRollup(t.db);
-    expect(await horizon(t.db)).toBe(YESTERDAY);
-    expect(await monthsOffDays(t.db, YESTERDAY)).toBe(0);
+    expect(await horizon(t.db)).toBe(TODAY);
+    expect(await monthsOffDays(t.db, TODAY)).toBe(0);
     expect(await monthsOffDays(t.db, null)).toBe(0);
   });
 
@@ -273,16 +273,18 @@ describe("month rollups hold the closed days only (migration 0018)", () => {
       await insertTestPricing(m.db);
       const now = DateTime.utc();
       await insertUsage(m.db, randomUsageRows(random, 1_500, now.minus({ days: 45 }).toJSDate(), now.toJSDate()));
+      // And some of today's, whatever the hour.
+      await insertUsage(m.db, randomUsageRows(random, 20, now.startOf("day").toJSDate(), now.toJSDate()));
       await runRollup(m.db);
-      expect(await horizon(m.db)).toBe(YESTERDAY);
-      expect(await monthsOffDays(m.db, YESTERDAY)).toBe(0);
-      const openDays = await sql<{ n: number }>`SELECT count(*)::int AS n FROM tokenboard.user_usage_day WHERE day >= ${YESTERDAY}::date`.execute(m.db);
+      expect(await horizon(m.db)).toBe(TODAY);
+      expect(await monthsOffDays(m.db, TODAY)).toBe(0);
+      const openDays = await sql<{ n: number }>`SELECT count(*)::int AS n FROM tokenboard.user_usage_day WHERE day >= ${TODAY}::date`.execute(m.db);
       expect(openDays.rows[0]?.n).toBeGreaterThan(0);
       expect(await migrateDown(m.db)).toEqual(["0018_user_month_open_days"]);
       expect(await monthsOffDays(m.db, null)).toBe(0);
       await migrateToLatest(m.db);
-      expect(await horizon(m.db)).toBe(YESTERDAY);
-      expect(await monthsOffDays(m.db, YESTERDAY)).toBe(0);
+      expect(await horizon(m.db)).toBe(TODAY);
+      expect(await monthsOffDays(m.db, TODAY)).toBe(0);
       const month = now.startOf("month");
       for (const range of [
         { start: now.minus({ days: 30 }).startOf("day").toJSDate(), end: now.toJSDate() },
