@@ -261,7 +261,8 @@ describe("month rollups hold the closed days only (migration 0018)", () => {
     expect(await closeUserMonthDays(t.db, { openFrom: "2025-03-01" })).toBeNull();
     expect(await horizon(t.db)).toBe("2025-03-12");
     for (const [name, range] of RANGES) await expectFactsEqualRaw(range, t.db, name);
-    await runRollup(t.db);
+    expect((await runRollup(t.db)).closed).toEqual({ from: "2025-03-12", to: TODAY });
+    expect((await runRollup(t.db)).closed).toBeNull();
     expect(await horizon(t.db)).toBe(TODAY);
     expect(await monthsOffDays(t.db, TODAY)).toBe(0);
     expect(await monthsOffDays(t.db, null)).toBe(0);
