@@ -271,6 +271,11 @@ export async function closeUserMonthDays(db: Kysely<Database>, options: { openFr
   });
 }
 
+/** What a log line says of the days closeUserMonthDays moved. */
+export function describeClosedDays(days: { from: string; to: string }): string {
+  return `days ${days.from} to ${days.to} (exclusive) moved into the month rollups`;
+}
+
 /** The job: close the days due (closeUserMonthDays), then consume the queue until it is empty (or `maxMs` has passed). */
 export async function runRollup(db: Kysely<Database>, options: { batchSize?: number; maxMs?: number; openFrom?: string } = {}): Promise<RollupRun> {
   const started = Date.now();
@@ -374,7 +379,7 @@ export async function rollupJob(db: Kysely<Database>, options: { queueVacuumRows
   const run = await runRollup(db, { maxMs: 4_000 });
   const vacuumed = await vacuumQueueAfter(db, run.rows, options.queueVacuumRows ?? QUEUE_VACUUM_ROWS);
   const parts = [
-    ...(run.closed ? [`days ${run.closed.from} to ${run.closed.to} (exclusive) moved into the month rollups`] : []),
+    ...(run.closed ? [describeClosedDays(run.closed)] : []),
     ...(run.rows ? [`${run.rows} rows in ${run.batches} batch(es)`] : []),
     ...(vacuumed ? [vacuumed] : []),
   ];
@@ -528,19 +533,13 @@ export function fixedOffsetMinutes(tz: string, range: InstantRange): number | nu
   return offset;
 }
 
-/** True when the zone's local days are UTC days over the whole range (offset 0 throughout). */
-export function utcAligned(tz: string, range: InstantRange): boolean {
-  return fixedOffsetMinutes(tz, range) === 0;
-}
-
 /**
- * An instant column's local date in `tz`, for rows inside `range`. A zone that keeps one offset
- * over the range is shifted by it, arithmetic only; AT TIME ZONE with the zone's name looks its
- * rules up for every row: 100,000 15-minute rows for 30 days in Asia/Kolkata (10M set) grouped by
- * local date in 40–42 ms shifted, 77–170 ms by name.
+ * An instant column's local date in `tz`, given the zone's fixedOffsetMinutes over the rows' range.
+ * A zone that keeps one offset is shifted by it, arithmetic only; AT TIME ZONE with the zone's name
+ * looks its rules up for every row: 100,000 15-minute rows for 30 days in Asia/Kolkata (10M set)
+ * grouped by local date in 40–42 ms shifted, 77–170 ms by name.
  */
-export function localDateSql(column: RawBuilder<unknown>, tz: string, range: InstantRange): RawBuilder<string> {
-  const offset = fixedOffsetMinutes(tz, range);
+function localDateSql(column: RawBuilder<unknown>, tz: string, offset: number | null): RawBuilder<string> {
   return offset === null ? sql<string>`(${column} AT TIME ZONE ${tz})::date` : sql<string>`(${column} AT TIME ZONE ${`${offset} minutes`}::interval)::date`;
 }
 
@@ -647,13 +646,14 @@ export interface DailyTypeTokens {
  * range the day rollups serve the whole days. `where` filters the facts (columns of usageFacts).
  */
 export function tokensPerDayByTypeSql(range: InstantRange, tz: string, where: RawBuilder<unknown> = sql`true`, tail?: SharedQueueTail): RawBuilder<DailyTypeTokens> {
+  const offset = fixedOffsetMinutes(tz, range);
   // Grouped by the date, formatted per group: to_char on every fact row (100,000 15-minute rows
   // for 30 days in Asia/Kolkata at 10M) cost as much again as the rest of the query.
   return sql<DailyTypeTokens>`
     SELECT to_char(d.day, 'YYYY-MM-DD') AS day, d.action_type, d.tokens, d.calls
     FROM (
-      SELECT ${localDateSql(sql`f.bucket`, tz, range)} AS day, f.action_type, sum(f.tokens)::bigint AS tokens, sum(f.calls)::bigint AS calls
-      FROM (${usageFacts(range, { wholeDays: utcAligned(tz, range), tail })}) f
+      SELECT ${localDateSql(sql`f.bucket`, tz, offset)} AS day, f.action_type, sum(f.tokens)::bigint AS tokens, sum(f.calls)::bigint AS calls
+      FROM (${usageFacts(range, { wholeDays: offset === 0, tail })}) f
       WHERE ${where}
       GROUP BY 1, 2
       HAVING sum(f.calls) <> 0

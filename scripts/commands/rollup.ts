@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { rebuildRollups, runRollup } from "../../app/models/rollup.server";
+import { describeClosedDays, rebuildRollups, runRollup } from "../../app/models/rollup.server";
 import { withCliDatabase } from "./database";
 import type { CliCommand } from "./types";
 
@@ -26,7 +26,7 @@ export const command: CliCommand = {
         console.error("another rollup (a rebuild) is running; try again when it is done");
         return 1;
       }
-      if (run.closed) console.log(`rollup: days ${run.closed.from} to ${run.closed.to} (exclusive) moved into the month rollups`);
+      if (run.closed) console.log(`rollup: ${describeClosedDays(run.closed)}`);
       console.log(`rollup: ${run.rows.toLocaleString("en-US")} queued rows processed in ${run.batches} batch(es), ${run.ms} ms`);
       return 0;
     });
