@@ -37,8 +37,11 @@ const CSV_LINES = 100_000;
 const EVENT_PREFIX = "bench-ingest-";
 const aiTypes = ACTION_TYPES.filter((t) => t.category === "ai");
 
-/** Event number `i`: an AI type in turn, tokens inside its range, a time within the last day; a new user unless `userId` is given. */
-export function benchEvent(i: number, prefix = EVENT_PREFIX, userId: string = randomUUID()): TokenUsageEvent {
+/**
+ * Event number `i`: an AI type in turn, tokens inside its range, stamped within the last
+ * `stampedWithinSeconds` (a day unless given: a backfill's spread); a new user unless `userId` is given.
+ */
+export function benchEvent(i: number, prefix = EVENT_PREFIX, userId: string = randomUUID(), stampedWithinSeconds = 86_400): TokenUsageEvent {
   const type = aiTypes[i % aiTypes.length]!;
   const range = type.expectedRange ?? { min: 100, max: 1000 };
   return {
@@ -49,7 +52,7 @@ export function benchEvent(i: number, prefix = EVENT_PREFIX, userId: string = ra
     input_tokens: 1000,
     output_tokens: 500,
     route: type.routes[0] ?? null,
-    created_at: new Date(Date.now() - (i % 86_400) * 1000).toISOString(),
+    created_at: new Date(Date.now() - (i % stampedWithinSeconds) * 1000).toISOString(),
     metadata: { bench: true, i },
     event_id: `${prefix}${newEventId()}`,
   };

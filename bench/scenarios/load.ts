@@ -3,7 +3,8 @@
  * BENCH_LOAD_SECONDS to change; loopback only), twice: events of as many recurring users as the
  * data set has (BENCH_LOAD_USERS to change), then a new user per event; meanwhile one viewer
  * refreshes the overview (its loader queries) up to 5 times a second (BENCH_LOAD_READS to
- * change), and the rollup job runs as in production (server/jobs.ts). The ingest clients run
+ * change), and the rollup job runs as in production (server/jobs.ts). Events are stamped within
+ * the minute before they are sent (BENCH_LOAD_STAMP_SECONDS; the knobs: ./load-options.ts). The ingest clients run
  * in a process of their own (bench/child.ts); the bench's process is the app: the ingest
  * server, the reader and the job runner. Reports
  * events/s, loader p95 during the load, CPU per event of the app, PostgreSQL and the clients,
@@ -28,19 +29,13 @@ import { cpuDelta, formatMs, postgresCpu, summarize } from "../measure";
 import type { BenchContext, BenchScenario } from "../types";
 import { benchEvent, serveIngestRoute } from "./ingest";
 import { JOBS, startJobs } from "../../server/jobs";
+import { parseLoadOptions, type LoadOptions } from "./load-options";
 
 const NAME = "load";
 const PREFIX = "bench-load-";
 const CLIENTS = 2;
-/**
- * At most this many overview loads a second during the load (BENCH_LOAD_READS to change): 300 a
- * minute, a busy staff's worth. Until 2026-11-30 the reader ran them back to back (~14 a second
- * at 1M).
- */
-const READS_PER_SECOND = Math.max(0.1, Number(process.env.BENCH_LOAD_READS ?? 5));
 const BATCH = 1000;
 const TARGET_EVENTS_PER_SECOND = 20_000;
-const MAX_SECONDS = 300;
 
 /**
  * Bench events have users of their own, so once they are deleted and rolled up their per-user
@@ -88,6 +83,8 @@ interface ClientJob {
   seconds: number;
   /** Recurring users, or none for a new user per event. */
   users: string[];
+  /** Events are stamped within this many seconds before they are sent. */
+  stampedWithinSeconds: number;
 }
 
 interface ClientStats {
@@ -120,7 +117,7 @@ async function ingestHere(job: ClientJob): Promise<ClientStats> {
     const client = createTokenboardClient({ baseUrl: job.url, ingestKey: job.key, retries: 20, fetch: countingFetch });
     while (performance.now() < deadline) {
       const offset = (next += BATCH);
-      const batch = Array.from({ length: BATCH }, (_, i) => benchEvent(offset + i, PREFIX, job.users.length ? job.users[(offset + i) % job.users.length] : undefined));
+      const batch = Array.from({ length: BATCH }, (_, i) => benchEvent(offset + i, PREFIX, job.users.length ? job.users[(offset + i) % job.users.length] : undefined, job.stampedWithinSeconds));
       try {
         // Await first: `accepted += await …` would read `accepted` before the other client adds to it.
         const answer = await client.trackTokenUsage(batch);
@@ -143,12 +140,14 @@ serveChildJob(CLIENT_FLAG, ingestHere);
 
 /**
  * One bounded load run: CLIENTS ingest clients (in a process of their own), overview loads at
- * up to READS_PER_SECOND and the production rollup job for `seconds`. `users` recurring users
+ * up to `options.BENCH_LOAD_READS` a second and the production rollup job for
+ * `options.BENCH_LOAD_SECONDS`. `users` recurring users
  * send the events (an app's users call it again and again), or with 0 every event has a new
  * user, the worst case for the per-user rollups: the job inserts four per-user rows for every
  * event instead of updating rows it has.
  */
-async function runLoad(ctx: BenchContext, seconds: number, users: number): Promise<LoadRun> {
+async function runLoad(ctx: BenchContext, options: LoadOptions, users: number): Promise<LoadRun> {
+  const { BENCH_LOAD_SECONDS: seconds, BENCH_LOAD_READS: readsPerSecond } = options;
   // A run stopped half-way leaves its events; they would count as stored by this one.
   await sql`DELETE FROM token_usage WHERE event_id LIKE ${`${PREFIX}%`}`.execute(ctx.db);
   await runRollup(ctx.db);
@@ -181,7 +180,7 @@ async function runLoad(ctx: BenchContext, seconds: number, users: number): Promi
   let readFailures = 0;
   let firstReadFailure: string | undefined;
   // One viewer refreshing the overview: a read starts when the last one has been answered and
-  // at least 1/READS_PER_SECOND s after it started — READS_PER_SECOND a second while reads are
+  // at least 1/readsPerSecond s after it started — readsPerSecond a second while reads are
   // quick, fewer when they are slow. A reader with no pause takes whatever CPU ingest leaves
   // (the rate then measures a split between the two); reads started on a clock regardless of
   // answers pile up once they slow down, until PostgreSQL does nothing else (tried: at 10M the
@@ -197,7 +196,7 @@ async function runLoad(ctx: BenchContext, seconds: number, users: number): Promi
         readFailures += 1;
         firstReadFailure ??= error instanceof Error ? error.message : String(error);
       }
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, started + 1000 / READS_PER_SECOND - performance.now())));
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, started + 1000 / readsPerSecond - performance.now())));
     }
   };
   // The production job runner and job, as `npm start` runs them.
@@ -207,7 +206,7 @@ async function runLoad(ctx: BenchContext, seconds: number, users: number): Promi
   let client: ClientStats;
   try {
     const userPool = Array.from({ length: users }, () => randomUUID());
-    const clients = runInChild<ClientJob, ClientStats>(import.meta.url, CLIENT_FLAG, { url: server.url, key, seconds, users: userPool }).finally(() => {
+    const clients = runInChild<ClientJob, ClientStats>(import.meta.url, CLIENT_FLAG, { url: server.url, key, seconds, users: userPool, stampedWithinSeconds: options.BENCH_LOAD_STAMP_SECONDS }).finally(() => {
       loading = false;
     });
     [client] = await Promise.all([clients, reader(), sampler()]);
@@ -250,18 +249,19 @@ function describeCpu(cpu: CpuPerEvent): string {
 export const loadScenario: BenchScenario = {
   name: NAME,
   run: async (ctx) => {
-    const seconds = Math.min(MAX_SECONDS, Math.max(5, Number(process.env.BENCH_LOAD_SECONDS ?? 60)));
+    const options = parseLoadOptions(process.env);
+    const { BENCH_LOAD_SECONDS: seconds, BENCH_LOAD_READS: readsPerSecond, BENCH_LOAD_STAMP_SECONDS: stampedWithin } = options;
     // As many recurring users as the data set has (1,000 / 10,000), BENCH_LOAD_USERS to change;
     // then the same with a new user per event, the per-user rollups' worst case.
     const known = await sql<{ n: number }>`SELECT count(*)::bigint AS n FROM tokenboard.app_users`.execute(ctx.db);
-    const users = Math.max(1, Number(process.env.BENCH_LOAD_USERS ?? known.rows[0]?.n ?? 1000));
-    const usual = await runLoad(ctx, seconds, users);
-    const worst = await runLoad(ctx, seconds, 0);
+    const users = options.BENCH_LOAD_USERS ?? Math.max(1, Number(known.rows[0]?.n ?? 1000));
+    const usual = await runLoad(ctx, options, users);
+    const worst = await runLoad(ctx, options, 0);
     const lost = usual.lost + worst.lost;
     const describeReads = (r: LoadRun) =>
       `${formatMs(r.reads.p95)} p95 (p50 ${formatMs(r.reads.p50)}, n=${r.reads.samples.length}${r.readFailures ? `; ${r.readFailures} failed: ${r.firstReadFailure}` : ""})`;
     return [
-      { scenario: NAME, metric: `ingest for ${seconds} s, ${CLIENTS} clients × 1000-event batches of ${users.toLocaleString("en-US")} recurring users, while the overview is refreshed up to ${READS_PER_SECOND} times a second`, measured: `${usual.rate.toLocaleString("en-US")} events/s`, target: `>= ${TARGET_EVENTS_PER_SECOND.toLocaleString("en-US")} events/s`, pass: usual.rate >= TARGET_EVENTS_PER_SECOND },
+      { scenario: NAME, metric: `ingest for ${seconds} s, ${CLIENTS} clients × 1000-event batches of ${users.toLocaleString("en-US")} recurring users stamped within the last ${stampedWithin === 60 ? "minute" : `${stampedWithin.toLocaleString("en-US")} s`}, while the overview is refreshed up to ${readsPerSecond} times a second`, measured: `${usual.rate.toLocaleString("en-US")} events/s`, target: `>= ${TARGET_EVENTS_PER_SECOND.toLocaleString("en-US")} events/s`, pass: usual.rate >= TARGET_EVENTS_PER_SECOND },
       { scenario: NAME, metric: "overview loader queries during that load", measured: describeReads(usual), target: "", pass: null },
       { scenario: NAME, metric: "CPU per event during that load (reader and rollup job included)", measured: describeCpu(usual.cpu), target: "", pass: null },
       { scenario: NAME, metric: "the same with a new user per event (per-user rollups' worst case)", measured: `${worst.rate.toLocaleString("en-US")} events/s, overview ${describeReads(worst)}`, target: "", pass: null },

@@ -1,0 +1,34 @@
+import { z } from "zod";
+
+/**
+ * The load scenario's knobs, read from the environment (bench/scenarios/load.ts). A value out of
+ * range or not a number stops the bench with the variable's name rather than running a load of
+ * NaN seconds.
+ */
+const loadOptionsSchema = z.object({
+  /** How long each of the two runs sends events. */
+  BENCH_LOAD_SECONDS: z.coerce.number().int().min(5).max(300).default(60),
+  /** Overview loads a second at most: 300 a minute, a busy staff's worth. */
+  BENCH_LOAD_READS: z.coerce.number().min(0.1).max(50).default(5),
+  /** Recurring users; as many as the data set has unless given. */
+  BENCH_LOAD_USERS: z.coerce.number().int().min(1).max(10_000_000).optional(),
+  /**
+   * Events are stamped within this many seconds before they are sent: a minute, as a batching
+   * client's are. 86400 spreads them over the last day as the bench did until the evening of 2026-11-30 — the
+   * share of them stamped yesterday, which the rollup job also writes into the per-user month
+   * rollups (decision 014), then depends on the hour the bench runs.
+   */
+  BENCH_LOAD_STAMP_SECONDS: z.coerce.number().int().min(1).max(31 * 86_400).default(60),
+});
+
+export type LoadOptions = z.infer<typeof loadOptionsSchema>;
+
+export function parseLoadOptions(env: NodeJS.ProcessEnv): LoadOptions {
+  const picked = Object.fromEntries(Object.keys(loadOptionsSchema.shape).flatMap((name) => (env[name] === undefined || env[name] === "" ? [] : [[name, env[name]]])));
+  const parsed = loadOptionsSchema.safeParse(picked);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`${issue?.path.join(".") ?? "load options"}: ${issue?.message ?? "invalid"}`);
+  }
+  return parsed.data;
+}
