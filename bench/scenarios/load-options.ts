@@ -23,7 +23,7 @@ const loadOptionsSchema = z.object({
 
 export type LoadOptions = z.infer<typeof loadOptionsSchema>;
 
-export function parseLoadOptions(env: NodeJS.ProcessEnv): LoadOptions {
+export function parseLoadOptions(env: Readonly<Record<string, string | undefined>>): LoadOptions {
   const picked = Object.fromEntries(Object.keys(loadOptionsSchema.shape).flatMap((name) => (env[name] === undefined || env[name] === "" ? [] : [[name, env[name]]])));
   const parsed = loadOptionsSchema.safeParse(picked);
   if (!parsed.success) {
