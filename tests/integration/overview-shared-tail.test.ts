@@ -10,7 +10,8 @@ import { insertTestPricing, insertUsage, randomUsageRows, seededRandom } from ".
 /**
  * The overview reads the queue tail once for its totals, active users and days
  * (sharedQueueTail). With part of the data rolled up and part still queued — inserts, and the
- * minus-plus pairs of updates and deletes — every figure must equal raw SQL over token_usage.
+ * minus-plus pairs of updates and deletes, one user's calls all deleted — every figure must equal
+ * raw SQL over token_usage.
  */
 let t: TestDatabase;
 const random = seededRandom(20251130);
@@ -24,6 +25,9 @@ beforeAll(async () => {
   await insertUsage(t.db, randomUsageRows(random, 1_500, new Date("2025-03-01T00:00:00Z"), new Date("2025-04-01T00:00:00Z")));
   await sql`UPDATE token_usage SET tokens_used = tokens_used + 11, success = NOT success WHERE tokens_used % 7 = 0`.execute(t.db);
   await sql`DELETE FROM token_usage WHERE tokens_used % 13 = 1`.execute(t.db);
+  // A user whose rolled-up calls are all deleted, the deletes still queued: a month row's plus
+  // and the tail's minus sum to no calls, so the user is not active.
+  await sql`DELETE FROM token_usage WHERE user_id = (SELECT user_id FROM tokenboard.user_usage_day ORDER BY user_id LIMIT 1)`.execute(t.db);
 });
 afterAll(async () => t.drop());
 
@@ -56,6 +60,12 @@ describe("the overview with rows both rolled up and queued", () => {
       SELECT count(*) FILTER (WHERE sign > 0)::bigint AS plus, count(*) FILTER (WHERE sign < 0)::bigint AS minus FROM tokenboard.usage_rollup_queue`.execute(t.db);
     expect(queued.rows[0]?.plus).toBeGreaterThan(1_500);
     expect(queued.rows[0]?.minus).toBeGreaterThan(500);
+    const gone = await sql<{ calls: number; queued: number }>`
+      SELECT (SELECT sum(calls) FROM tokenboard.user_usage_day d WHERE d.user_id = q.user_id)::bigint AS calls, sum(q.sign)::bigint AS queued
+      FROM tokenboard.usage_rollup_queue q
+      WHERE q.user_id = (SELECT user_id FROM tokenboard.user_usage_day ORDER BY user_id LIMIT 1) GROUP BY q.user_id`.execute(t.db);
+    expect(gone.rows[0]?.calls).toBeGreaterThan(0);
+    expect(gone.rows[0]?.queued).toBe(-(gone.rows[0]?.calls ?? 0));
   });
 
   for (const c of CASES) {

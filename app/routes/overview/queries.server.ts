@@ -1,7 +1,7 @@
 import { sql, type Kysely } from "kysely";
 import type { Database } from "../../../db/types";
 import type { DateRange } from "~/domain/period";
-import { sharedQueueTail, tokensPerDayByTypeSql, usageFacts, userFacts, withoutParallelWorkers, type DailyTypeTokens } from "~/models/rollup.server";
+import { activeUserCountSql, sharedQueueTail, tokensPerDayByTypeSql, usageFacts, userFacts, withoutParallelWorkers, type DailyTypeTokens } from "~/models/rollup.server";
 
 export type { DailyTypeTokens };
 
@@ -40,8 +40,7 @@ export async function overviewUsage(db: Kysely<Database>, range: DateRange, filt
            COALESCE(sum(calls), 0)::bigint AS calls,
            COALESCE(sum(failures), 0)::bigint AS failures,
            COALESCE(sum(cost_cents), 0)::float8 AS "costCents",
-           (SELECT count(*) FROM (SELECT user_id FROM (${userFacts(range, { actionType: filter.actionType, tail })}) uf
-                                  GROUP BY user_id HAVING sum(calls) > 0) active)::bigint AS "activeUsers",
+           ${activeUserCountSql(userFacts(range, { actionType: filter.actionType, tail }))}::bigint AS "activeUsers",
            (SELECT COALESCE(json_agg(d ORDER BY d.day, d.action_type), '[]'::json)
             FROM (${tokensPerDayByTypeSql(range, range.tz, typeCondition(filter), tail)}) d) AS "perDay"
     FROM (${usageFacts(range, { tail })}) f

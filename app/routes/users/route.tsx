@@ -10,7 +10,7 @@ import { formatInt, formatUsdFromCents } from "~/domain/format";
 import { rangeQuery } from "~/domain/range-query";
 import { analyticsRequest, badRequest, tableParams } from "~/lib/analytics-params.server";
 import { getDb } from "~/lib/db.server";
-import { userFacts } from "~/models/rollup.server";
+import { activeUserCountSql, userFacts } from "~/models/rollup.server";
 import { recentOutliers, topUsers, type TopUser } from "../action-type/queries.server";
 import { searchUsers } from "./queries.server";
 
@@ -28,7 +28,7 @@ export async function loader({ request }: LoaderFunctionArgs) {
   const [matches, top, active, spikes] = await Promise.all([
     q.data ? searchUsers(db, q.data) : Promise.resolve(null),
     topUsers(db, range, { orderBy: table.sort, limit: table.pageSize, offset: (table.page - 1) * table.pageSize }),
-    sql<{ n: number }>`SELECT count(*)::bigint AS n FROM (SELECT user_id FROM (${userFacts(range)}) f GROUP BY user_id HAVING sum(calls) > 0) a`.execute(db),
+    sql<{ n: number }>`SELECT ${activeUserCountSql(userFacts(range))}::bigint AS n`.execute(db),
     recentOutliers(db, range, { rule: "user_spike" }, 8),
   ]);
   return {
