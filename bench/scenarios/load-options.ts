@@ -14,9 +14,9 @@ const loadOptionsSchema = z.object({
   BENCH_LOAD_USERS: z.coerce.number().int().min(1).max(10_000_000).optional(),
   /**
    * Events are stamped within this many seconds before they are sent: a minute, as a batching
-   * client's are. 86400 spreads them over the last day as the bench did until the evening of 2026-11-30 — the
-   * share of them stamped yesterday, which the rollup job also writes into the per-user month
-   * rollups (decision 014), then depends on the hour the bench runs.
+   * client's are. 86400 spreads them over the last day, as the bench did until the evening of
+   * 2026-11-30; the share of them stamped yesterday, which the rollup job also writes into the
+   * per-user month rollups (decision 014), then depends on the hour the bench runs.
    */
   BENCH_LOAD_STAMP_SECONDS: z.coerce.number().int().min(1).max(31 * 86_400).default(60),
 });

@@ -4,9 +4,9 @@
  * data set has (BENCH_LOAD_USERS to change), then a new user per event; meanwhile one viewer
  * refreshes the overview (its loader queries) up to 5 times a second (BENCH_LOAD_READS to
  * change), and the rollup job runs as in production (server/jobs.ts). Events are stamped within
- * the minute before they are sent (BENCH_LOAD_STAMP_SECONDS; the knobs: ./load-options.ts). The ingest clients run
- * in a process of their own (bench/child.ts); the bench's process is the app: the ingest
- * server, the reader and the job runner. Reports
+ * the minute before they are sent (BENCH_LOAD_STAMP_SECONDS; the knobs: ./load-options.ts). The
+ * ingest clients run in a process of their own (bench/child.ts); the bench's process is the
+ * app: the ingest server, the reader and the job runner. Reports
  * events/s, loader p95 during the load, CPU per event of the app, PostgreSQL and the clients,
  * the 503s answered under backpressure (the client retries them), and rows lost (acknowledged
  * events missing from token_usage: must be 0). Everything inserted is deleted at the end; the
@@ -141,8 +141,8 @@ serveChildJob(CLIENT_FLAG, ingestHere);
 /**
  * One bounded load run: CLIENTS ingest clients (in a process of their own), overview loads at
  * up to `options.BENCH_LOAD_READS` a second and the production rollup job for
- * `options.BENCH_LOAD_SECONDS`. `users` recurring users
- * send the events (an app's users call it again and again), or with 0 every event has a new
+ * `options.BENCH_LOAD_SECONDS`. `users` recurring users send the events (an app's users call
+ * it again and again), or with 0 every event has a new
  * user, the worst case for the per-user rollups: the job inserts four per-user rows for every
  * event instead of updating rows it has.
  */
