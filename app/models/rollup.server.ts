@@ -742,11 +742,11 @@ export function userFacts(range: InstantRange, options: { byType?: boolean; acti
   const rollupRows = coverDays(split.days.from, split.days.to).map((piece) => {
     if ("month" in piece) {
       // The month row holds its closed days; its open ones are day rows still.
-      const next = DateTime.fromISO(piece.month, { zone: "UTC" }).plus({ months: 1 }).toISODate() as string;
-      return sql`SELECT user_id, ${typeColumn}calls, failures, tokens, cost_cents FROM ${monthTable} WHERE month = ${piece.month}::date ${typeWhere(sql`action_type`)}
+      const month = sql`${piece.month}::date`;
+      return sql`SELECT user_id, ${typeColumn}calls, failures, tokens, cost_cents FROM ${monthTable} WHERE month = ${month} ${typeWhere(sql`action_type`)}
         UNION ALL
         SELECT user_id, ${typeColumn}calls, failures, tokens, cost_cents
-        FROM ${dayTable} WHERE day >= GREATEST(${piece.month}::date, ${openFrom}) AND day < ${next}::date ${typeWhere(sql`action_type`)}`;
+        FROM ${dayTable} WHERE day >= GREATEST(${month}, ${openFrom}) AND day < (${month} + interval '1 month')::date ${typeWhere(sql`action_type`)}`;
     }
     const sign = sql.lit(piece.sign);
     return sql`SELECT user_id, ${typeColumn}(${sign}) * calls AS calls, (${sign}) * failures AS failures,
