@@ -134,6 +134,11 @@ export function cpuDelta(before: Map<number, number> | null, after: Map<number, 
   if (!before || !after) return null;
   let total = 0;
   for (const [pid, seconds] of after) total += seconds - (before.get(pid) ?? 0);
+  // A process that was there before and has exited since: the postmaster's count for exited
+  // children now holds all of its CPU, of which `before` had already counted this much. (Until
+  // 2026-11-30 it was counted twice: a backend of an earlier scenario's pool that ended during
+  // the 1M raw export made that export's PostgreSQL CPU 56.4 s instead of ~4 s.)
+  for (const [pid, seconds] of before) if (!after.has(pid)) total -= seconds;
   return total;
 }
 
