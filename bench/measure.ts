@@ -87,7 +87,7 @@ export function speedupResult(scenario: string, metric: string, fast: Timing, sl
  * child of the postmaster that is alive, plus the postmaster's count for its children that have
  * exited (a COPY's parallel workers live only as long as their query). Null where /proc is not
  * there. Take it before and after a run: `cpuDelta` answers the difference, counting a process
- * that started in between from zero.
+ * that started in between from zero and one that ended in between from the first reading.
  */
 export async function postgresCpu(pool: pg.Pool): Promise<Map<number, number> | null> {
   const stat = (pid: number | string): string[] | null => {
@@ -137,7 +137,7 @@ export function cpuDelta(before: Map<number, number> | null, after: Map<number, 
   // A process that was there before and has exited since: the postmaster's count for exited
   // children now holds all of its CPU, of which `before` had already counted this much. (Until
   // 2026-11-30 it was counted twice: a backend of an earlier scenario's pool that ended during
-  // the 1M raw export made that export's PostgreSQL CPU 56.4 s instead of ~4 s.)
+  // the 1M raw export made that export's PostgreSQL CPU 56.4 s; 2.3–4.4 s in other runs.)
   for (const [pid, seconds] of before) if (!after.has(pid)) total -= seconds;
   return total;
 }
