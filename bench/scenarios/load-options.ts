@@ -19,6 +19,12 @@ const loadOptionsSchema = z.object({
    * per-user month rollups (decision 014), then depends on the hour the bench runs.
    */
   BENCH_LOAD_STAMP_SECONDS: z.coerce.number().int().min(1).max(31 * 86_400).default(60),
+  /**
+   * Events each of the two runs sends at most, besides the time bound: a run stops at whichever
+   * comes first. 5,000,000 (~1.4 GB of rows and index entries on the 10M set, deleted afterwards)
+   * is above what 60 s send here (~1.8M), so by default the time ends a run; at least one batch.
+   */
+  BENCH_LOAD_MAX_EVENTS: z.coerce.number().int().min(1000).max(50_000_000).default(5_000_000),
 });
 
 export type LoadOptions = z.infer<typeof loadOptionsSchema>;
