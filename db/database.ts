@@ -31,6 +31,12 @@ export function createPool(connectionString: string, max = 10): pg.Pool {
   });
   // An idle client that loses its server (database restart) must not crash the process.
   pool.on("error", () => undefined);
+  // Nor may one that is checked out between two queries (a transaction, the job runner's
+  // session): pg emits the server's "terminating connection" on the client itself, and an
+  // 'error' event nobody listens to ends the process (found by tests/e2e/faults.spec.ts: the
+  // production server died when PostgreSQL stopped under ingest). Its holder's next query fails
+  // with "not queryable" (a 503, isDatabaseUnavailable), and the pool drops it on release.
+  pool.on("connect", (client) => client.on("error", () => undefined));
   return pool;
 }
 

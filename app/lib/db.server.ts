@@ -38,7 +38,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
   if (typeof code === "string" && UNAVAILABLE_CODES.has(code)) return true;
   const message = (error as { message?: unknown }).message;
-  return typeof message === "string" && /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED/i.test(message);
+  return typeof message === "string" && /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|is not queryable/i.test(message);
 }
 
 export const RETRY_AFTER_SECONDS = 5;

@@ -2,10 +2,11 @@ import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDb } from "../../db/database";
+import { createDb, createPool } from "../../db/database";
 import { freePort, startEmbedded, type EmbeddedDatabase } from "../../db/embedded";
 import { prepareDatabase } from "../../db/setup";
 import { registerApiKey } from "../../app/lib/auth.server";
+import { isDatabaseUnavailable } from "../../app/lib/db.server";
 import { action } from "../../app/routes/api.v1.usage/route";
 import { loader as healthz } from "../../app/routes/healthz/route";
 
@@ -86,5 +87,30 @@ describe("the database goes away and comes back", () => {
     const stored = await check.db.selectFrom("token_usage").select((eb) => eb.fn.countAll<number>().as("n")).where("event_id", "in", [...first, ...second]).executeTakeFirstOrThrow();
     await check.db.destroy();
     expect(stored.n).toBe(100);
+  });
+});
+
+describe("a connection checked out when the database stops", () => {
+  it("does not end the process; its next query fails as 'database unavailable' and the pool serves again once it is back", async () => {
+    const pool = createPool(server.url("tokenboard"), 2);
+    try {
+      // Held between two queries, as a transaction or the job runner holds one: the server's
+      // "terminating connection" arrives with no query running. Without a listener on the client
+      // that 'error' event is uncaught and ends the process (vitest reports it as an error).
+      const held = await pool.connect();
+      await held.query("SELECT 1");
+      const ended = new Promise((resolve) => held.once("end", resolve));
+      await server.stop();
+      await ended;
+      const failure = await held.query("SELECT 1").then(() => null, (error: unknown) => error);
+      expect(failure).toBeInstanceOf(Error);
+      expect(isDatabaseUnavailable(failure)).toBe(true);
+      held.release();
+      server = await startEmbedded({ dataDir: dir, port, durability: "none" });
+      const { rows } = await pool.query<{ one: number }>("SELECT 1 AS one");
+      expect(rows[0]?.one).toBe(1);
+    } finally {
+      await pool.end();
+    }
   });
 });
