@@ -66,8 +66,9 @@ interface LoadRun {
   firstReadFailure: string | undefined;
   queueMax: number;
   queueEnd: number;
-  /** Stopped at BENCH_LOAD_MAX_EVENTS before the time was up, after `ms` of sending. */
+  /** Stopped at BENCH_LOAD_MAX_EVENTS before the time was up. */
   countReached: boolean;
+  /** The clients' sending time, from the first batch sent to the last answer. */
   ms: number;
   cpu: CpuPerEvent;
 }
