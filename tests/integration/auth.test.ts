@@ -11,9 +11,9 @@ beforeAll(async () => {
 });
 afterAll(async () => t.drop());
 
-function loginForm(email: string, password: string, cookie?: string): Request {
+function loginForm(email: string, password: string, cookie?: string, origin = "http://localhost"): Request {
   const body = new URLSearchParams({ email, password, redirectTo: "/users" });
-  return new Request("http://localhost/login", {
+  return new Request(`${origin}/login`, {
     method: "POST",
     body,
     headers: { "content-type": "application/x-www-form-urlencoded", ...(cookie ? { cookie } : {}) },
@@ -49,6 +49,31 @@ describe("staff login", () => {
     expect(cookie).toContain("SameSite=Lax");
     const staff = await getStaff(new Request("http://localhost/", { headers: { cookie: cookie.split(";")[0] as string } }), t.db);
     expect(staff?.email).toBe("ana@test.local");
+  });
+
+  it("marks the session cookie Secure over https (TOKENBOARD_COOKIE_SECURE=auto), always with on, never with off", async () => {
+    await createStaff(t.db, { id: null, label: "test" }, { email: "sec@test.local", password: TEST_PASSWORD, role: "analyst" });
+    const cookieOf = async (origin: string) => {
+      try {
+        await loginAction({ request: loginForm("sec@test.local", TEST_PASSWORD, undefined, origin), params: {}, context: {} });
+      } catch (thrown) {
+        return (thrown as Response).headers.get("set-cookie") ?? "";
+      }
+      throw new Error("expected the login to redirect");
+    };
+    const before = process.env.TOKENBOARD_COOKIE_SECURE;
+    try {
+      delete process.env.TOKENBOARD_COOKIE_SECURE;
+      expect(await cookieOf("https://tokenboard.example")).toMatch(/; Secure(;|$)/);
+      expect(await cookieOf("http://localhost")).not.toMatch(/Secure/);
+      process.env.TOKENBOARD_COOKIE_SECURE = "on";
+      expect(await cookieOf("http://localhost")).toMatch(/; Secure(;|$)/);
+      process.env.TOKENBOARD_COOKIE_SECURE = "off";
+      expect(await cookieOf("https://tokenboard.example")).not.toMatch(/Secure/);
+    } finally {
+      if (before === undefined) delete process.env.TOKENBOARD_COOKIE_SECURE;
+      else process.env.TOKENBOARD_COOKIE_SECURE = before;
+    }
   });
 
   it("stores the password as an argon2id hash, never in clear", async () => {
