@@ -19,10 +19,14 @@ export function credentials(role: StaffRole): { email: string; password: string 
 }
 
 export async function loginAs(page: Page, role: StaffRole, redirectTo = "/"): Promise<void> {
-  const { email, password } = credentials(role);
-  await page.goto(`/login?redirectTo=${encodeURIComponent(redirectTo)}`);
-  await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Password").fill(password);
+  await logIn(page, credentials(role), { redirectTo });
+}
+
+/** Logs in through the login form, on the suite's server or on another one (`baseUrl`). */
+export async function logIn(page: Page, account: { email: string; password: string }, options: { baseUrl?: string; redirectTo?: string } = {}): Promise<void> {
+  await page.goto(`${options.baseUrl ?? ""}/login?redirectTo=${encodeURIComponent(options.redirectTo ?? "/")}`);
+  await page.getByLabel("Email").fill(account.email);
+  await page.getByLabel("Password").fill(account.password);
   await page.getByRole("button", { name: "Log in" }).click();
   await expect(page).not.toHaveURL(/\/login/);
 }
