@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { parseLoadOptions } from "../../bench/scenarios/load-options";
 
 describe("the load bench's environment", () => {
-  it("defaults to 60 s, 5 reads a second and events stamped within the last minute", () => {
+  it("defaults to 60 s, 5 reads a second, events stamped within the last minute and at most 5,000,000 events a run", () => {
     expect(parseLoadOptions({})).toEqual({ BENCH_LOAD_SECONDS: 60, BENCH_LOAD_READS: 5, BENCH_LOAD_STAMP_SECONDS: 60, BENCH_LOAD_MAX_EVENTS: 5_000_000 });
   });
 
