@@ -147,7 +147,8 @@ export interface LedgerEntriesTable {
   reason: string | null;
   actor_id: string | null;
   actor_label: string;
-  idempotency_key: string;
+  /** The caller's key; null on the system's own entries (expiry, usage), which are unique by their grant or usage row. */
+  idempotency_key: string | null;
   expires_at: Timestamp | null;
   remaining: number | null;
   forced: Generated<boolean>;

@@ -35,7 +35,7 @@ export const JOBS: Job[] = [
   // small statements (the two rebuild checks, one empty batch).
   { name: "usage-rollup", intervalMs: 500, run: (db) => rollupJob(db) },
   // Removes what is left of grants whose expiry passed (adjustments also do it for their user).
-  { name: "ledger-expire-grants", intervalMs: 60_000, run: async (db) => { const users = await expireDueGrants(db); return users ? `expired grants of ${users} users` : undefined; } },
+  { name: "ledger-expire-grants", intervalMs: 60_000, run: async (db) => { const { expired, failed } = await expireDueGrants(db); return expired || failed ? `expired grants of ${expired} users, ${failed} failed` : undefined; } },
 ];
 
 export function startJobs(databaseUrl: string, log: (line: string) => void, jobs: Job[] = JOBS): JobRunner {

@@ -1,14 +1,5 @@
+import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from "./db.server";
 import { jsonError } from "./http.server";
-
-const UNAVAILABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENOTFOUND", "57P01", "57P02", "57P03", "53300"]);
-
-/** The database is down or refusing connections (as opposed to a bug in a query). */
-export function isDatabaseUnavailable(error: unknown): boolean {
-  const e = error as { code?: string; message?: string } | null;
-  if (!e) return false;
-  if (e.code && (UNAVAILABLE_CODES.has(e.code) || e.code.startsWith("08"))) return true;
-  return /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED/i.test(e.message ?? "");
-}
 
 /**
  * What an /api/v1 caller sees for an error that is not an answer already: 503 with
@@ -16,7 +7,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
  */
 export function apiFailure(error: unknown): Response {
   if (error instanceof Response) return error;
-  if (isDatabaseUnavailable(error)) return jsonError(503, "database unavailable, retry shortly", {}, { "retry-after": "5" });
+  if (isDatabaseUnavailable(error)) return jsonError(503, "database unavailable, retry shortly", {}, { "retry-after": String(RETRY_AFTER_SECONDS) });
   console.error("[tokenboard] api error", error);
   return jsonError(500, "internal error");
 }

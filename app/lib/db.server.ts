@@ -30,13 +30,14 @@ export async function closeDb(): Promise<void> {
   if (current) await current.db.destroy();
 }
 
-const UNAVAILABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "57P01", "57P02", "57P03", "53300", "08000", "08001", "08003", "08006"]);
+const UNAVAILABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "57P01", "57P02", "57P03", "53300"]);
 
 /** True for errors that mean "the database is not reachable right now" rather than a bug. */
 export function isDatabaseUnavailable(error: unknown): boolean {
   if (!error || typeof error !== "object") return false;
   const code = (error as { code?: unknown }).code;
-  if (typeof code === "string" && UNAVAILABLE_CODES.has(code)) return true;
+  // Class 08 is "connection exception" in every PostgreSQL version.
+  if (typeof code === "string" && (UNAVAILABLE_CODES.has(code) || code.startsWith("08"))) return true;
   const message = (error as { message?: unknown }).message;
   return typeof message === "string" && /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|is not queryable/i.test(message);
 }

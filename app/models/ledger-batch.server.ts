@@ -22,7 +22,8 @@ export interface SimpleAdjustment {
   /** Signed. */
   amount: number;
   reason: string | null;
-  idempotencyKey: string;
+  /** The caller's key; null for the system's own entries. */
+  idempotencyKey: string | null;
   allowNegative: boolean;
 }
 
@@ -42,7 +43,8 @@ export interface EntryWrite {
   /** Signed. */
   amount: number;
   reason: string | null;
-  idempotencyKey: string;
+  /** The caller's key; null for the system's own entries. */
+  idempotencyKey: string | null;
   allowNegative: boolean;
   /**
    * Null: the common case of an adjustment whole — the function takes the user's lock and writes

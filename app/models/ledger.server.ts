@@ -94,7 +94,8 @@ interface NewEntry {
   /** Signed. The balance after and `forced` (after < 0) follow from the balance before. */
   amount: number;
   reason: string | null;
-  idempotencyKey: string;
+  /** Null for the system's own entries: callers' keys never share a namespace with them. */
+  idempotencyKey: string | null;
   expiresAt?: Date | null;
   remaining?: number | null;
   usageId?: string | null;
@@ -124,7 +125,7 @@ async function expireLapsed(trx: Transaction<Database>, userId: string, balance:
       kind: "expiry",
       amount: -grant.remaining,
       reason: `grant #${grant.id} expired`,
-      idempotencyKey: `expiry:${grant.id}`,
+      idempotencyKey: null,
       expiredEntryId: grant.id,
     });
     current = after;
@@ -220,8 +221,16 @@ export async function listLedger(db: Db, userId: string, page: number, pageSize:
   return { entries, total: count.n };
 }
 
-/** Expires lapsed grants of every user, one transaction per user; returns how many users changed. */
-export async function expireDueGrants(db: Kysely<Database>, limit = 500): Promise<number> {
+export interface ExpiryRun {
+  expired: number;
+  failed: number;
+}
+
+/**
+ * Expires lapsed grants of every user, one transaction per user. One user's failure is logged
+ * and counted and does not stop the others.
+ */
+export async function expireDueGrants(db: Kysely<Database>, limit = 500): Promise<ExpiryRun> {
   const users = await db
     .selectFrom("ledger_entries")
     .select("user_id")
@@ -230,13 +239,20 @@ export async function expireDueGrants(db: Kysely<Database>, limit = 500): Promis
     .where("expires_at", "<=", sql<Date>`now()`)
     .limit(limit)
     .execute();
+  const run: ExpiryRun = { expired: 0, failed: 0 };
   for (const { user_id } of users) {
-    await db.transaction().execute(async (trx) => {
-      await lockUser(trx, user_id);
-      await stateWithExpiries(trx, user_id, null);
-    });
+    try {
+      await db.transaction().execute(async (trx) => {
+        await lockUser(trx, user_id);
+        await stateWithExpiries(trx, user_id, null);
+      });
+      run.expired += 1;
+    } catch (error) {
+      run.failed += 1;
+      console.error(`[tokenboard] expiring the grants of user ${user_id} failed`, error);
+    }
   }
-  return users.length;
+  return run;
 }
 
 export interface UsageChargeResult {
@@ -264,13 +280,14 @@ export async function chargeUsage(db: Kysely<Database>, aiTypes: readonly string
   for (const row of rows.rows) {
     await db.transaction().execute(async (trx) => {
       await lockUser(trx, row.user_id);
-      const { balance, existingId, grants } = await stateWithExpiries(trx, row.user_id, `usage:${row.id}`);
-      if (existingId !== null) return;
+      const { balance, grants } = await stateWithExpiries(trx, row.user_id, null);
+      const charged = await trx.selectFrom("ledger_entries").select("id").where("usage_id", "=", row.id).executeTakeFirst();
+      if (charged) return;
       const take = Math.min(row.charge, Math.max(0, balance));
       await consume(trx, grants, take);
       const short = row.charge - take;
       await writeEntry(trx, SYSTEM_ACTOR, balance, {
-        userId: row.user_id, kind: "usage", amount: -take, idempotencyKey: `usage:${row.id}`, usageId: row.id,
+        userId: row.user_id, kind: "usage", amount: -take, idempotencyKey: null, usageId: row.id,
         reason: short > 0 ? `${row.action_type}: charged ${take} of ${row.charge} tokens (balance exhausted)` : `${row.action_type}: ${row.charge} tokens`,
       });
       result.charged += 1;

@@ -96,11 +96,11 @@ describe("grants that expire", () => {
     expect(await remaining(late.entry.id)).toBe(250);
     // Let the later grant lapse and run the job: 250 expire, purchased tokens stay.
     await t.db.updateTable("ledger_entries").set({ expires_at: new Date(Date.now() - 1_000) }).where("id", "=", late.entry.id).execute();
-    expect(await expireDueGrants(t.db)).toBe(1);
+    expect(await expireDueGrants(t.db)).toEqual({ expired: 1, failed: 0 });
     expect(await getBalance(t.db, user)).toBe(1_000 + 500 - 250 - 250);
     const expiry = await t.db.selectFrom("ledger_entries").selectAll().where("user_id", "=", user).where("kind", "=", "expiry").execute();
     expect(expiry.map((e) => [e.amount, e.expired_entry_id])).toEqual([[-250, late.entry.id]]);
-    expect(await expireDueGrants(t.db)).toBe(0);
+    expect(await expireDueGrants(t.db)).toEqual({ expired: 0, failed: 0 });
   });
 
   it("expires lapsed grants before an adjustment so they cannot be spent", async () => {
