@@ -154,6 +154,13 @@ export interface LedgerEntriesTable {
   forced: Generated<boolean>;
   usage_id: string | null;
   expired_entry_id: number | null;
+  /** Money received, on purchases. */
+  amount_paid_cents: number | null;
+  currency: string | null;
+  /** The row an adopted entry came from, e.g. 'token_transactions:<id>'; unique. */
+  source_ref: string | null;
+  /** Who consumed a charge that another balance (a shared pool's owner) paid. */
+  consumer_id: string | null;
   created_at: DefaultedTimestamp;
 }
 
@@ -307,6 +314,69 @@ export interface Database {
   user_usage_month: UserUsageMonthTable;
   user_usage_month_total: UserUsageMonthTotalTable;
   user_month_horizon: UserMonthHorizonTable;
+  token_transactions: TokenTransactionsTable;
+  households: HouseholdsTable;
+  household_members: HouseholdMembersTable;
+}
+
+export type TokenTransactionKind =
+  | "chat" | "refinement" | "blueprint" | "audio_generation" | "transcription" | "image_generation" | "assessment"
+  | "manual_adjustment" | "subscription_grant" | "renewal_grant" | "pack_purchase" | "admin_grant" | "admin_deduct"
+  | "trial_grant" | "token_pack_purchase";
+
+/** The seed app's billing rows (public.token_transactions); adopted into the ledger once. */
+export interface TokenTransactionsTable {
+  id: Generated<string>;
+  user_id: string;
+  action_type: TokenTransactionKind;
+  tokens_used: number;
+  tokens_remaining: number;
+  estimated_cost_usd: string | null;
+  openai_model: string | null;
+  prompt_tokens: number | null;
+  completion_tokens: number | null;
+  metadata: Json;
+  created_at: DefaultedTimestamp;
+  amount_paid_cents: number | null;
+  currency: ColumnType<string | null, string | null | undefined, string | null>;
+  stripe_payment_intent_id: string | null;
+  stripe_session_id: string | null;
+  subscription_id: string | null;
+  token_pack_id: string | null;
+  notes: string | null;
+  created_by: string | null;
+  expires_at: Timestamp | null;
+}
+
+export interface HouseholdsTable {
+  id: Generated<string>;
+  name: ColumnType<string, string | undefined, string>;
+  admin_user_id: string;
+  stripe_customer_id: string | null;
+  stripe_subscription_id: string | null;
+  subscription_status: ColumnType<string | null, string | null | undefined, string | null>;
+  plan_type: ColumnType<string | null, string | null | undefined, string | null>;
+  max_members: ColumnType<number | null, number | null | undefined, number | null>;
+  shared_tokens_enabled: ColumnType<boolean | null, boolean | null | undefined, boolean | null>;
+  created_at: DefaultedTimestamp;
+  updated_at: DefaultedTimestamp;
+}
+
+export interface HouseholdMembersTable {
+  id: Generated<string>;
+  household_id: string;
+  user_id: string;
+  role: ColumnType<string | null, string | null | undefined, string | null>;
+  allow_shared_tokens: ColumnType<boolean | null, boolean | null | undefined, boolean | null>;
+  invited_by: string | null;
+  invited_at: DefaultedTimestamp;
+  accepted_at: Timestamp | null;
+  status: ColumnType<string | null, string | null | undefined, string | null>;
+  joined_at: DefaultedTimestamp;
+  removed_at: Timestamp | null;
+  is_addon_seat: ColumnType<boolean | null, boolean | null | undefined, boolean | null>;
+  seat_number: number | null;
+  stripe_subscription_item_id: string | null;
 }
 
 export type TokenUsageRow = Selectable<TokenUsageTable>;
