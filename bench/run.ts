@@ -25,9 +25,11 @@ const optionsSchema = z.object({
       message: `--only takes scenario names separated by commas: ${SCENARIOS.map((s) => s.name).join(", ")}`,
     }),
   fresh: z.boolean().default(false),
+  // Write figures count with durability on (as `npm start` runs); "both" adds them with it off beside.
+  durability: z.enum(["full", "both"], { errorMap: () => ({ message: '--durability takes "full" or "both"' }) }).default("both"),
 });
 
-const OPTION_KINDS = { rows: { type: "string" }, compare: { type: "string" }, only: { type: "string" }, fresh: { type: "boolean" } } as const;
+const OPTION_KINDS = { rows: { type: "string" }, compare: { type: "string" }, only: { type: "string" }, fresh: { type: "boolean" }, durability: { type: "string" } } as const;
 
 interface SummaryRow extends BenchResult {
   dataset: string;
@@ -101,6 +103,34 @@ async function probeRow(dataset: OpenDataset, label: string, when: string): Prom
   return { scenario: "machine", metric: `fixed CPU work ${when} (longer = slower spell)`, dataset: label, measured, target: "", pass: null };
 }
 
+/** Runs `scenarios` on an open data set, adds their rows to `summary`, closes it; answers the errors. */
+async function runScenarios(dataset: OpenDataset, label: string, scenarios: typeof SCENARIOS, summary: SummaryRow[]): Promise<number> {
+  let errors = 0;
+  try {
+    summary.push({ scenario: "machine", metric: "durability (fsync, synchronous_commit, full_page_writes)", dataset: label, measured: dataset.durability === "full" ? "on" : "off", target: "", pass: null });
+    summary.push(await probeRow(dataset, label, "before the scenarios"));
+    for (const scenario of scenarios) {
+      log(`${scenario.name} on data set ${label} (database settled in ${formatMs(await settleAfterWrites(dataset.db))})`);
+      try {
+        const results = await scenario.run({ db: dataset.db, pool: dataset.pool, url: dataset.url, rows: dataset.flag.rows, log });
+        for (const result of results) {
+          log(`  ${result.metric}: ${result.measured}${result.target ? ` (target ${result.target}: ${verdict(result.pass)})` : ""}`);
+          summary.push({ ...result, dataset: label });
+        }
+      } catch (error) {
+        errors++;
+        const message = error instanceof Error ? error.message : String(error);
+        log(`  ${scenario.name} failed: ${message}`);
+        summary.push({ scenario: scenario.name, metric: "error", dataset: label, measured: message.slice(0, 120), target: "", pass: false });
+      }
+    }
+    summary.push(await probeRow(dataset, label, "after the scenarios"));
+  } finally {
+    await dataset.close();
+  }
+  return errors;
+}
+
 async function main(argv: string[]): Promise<number> {
   const parsed = parseCliOptions(argv, OPTION_KINDS, optionsSchema);
   if (!parsed.ok) {
@@ -116,28 +146,14 @@ async function main(argv: string[]): Promise<number> {
 
   for (const rows of sizes) {
     const label = sizeLabel(rows);
-    const dataset = await openDataset(rows, { fresh: options.fresh, log });
-    summary.push(...datasetRows(dataset, label));
-    try {
-      summary.push(await probeRow(dataset, label, "before the scenarios"));
-      for (const scenario of scenarios) {
-        log(`${scenario.name} on ${label} rows (database settled in ${formatMs(await settleAfterWrites(dataset.db))})`);
-        try {
-          const results = await scenario.run({ db: dataset.db, pool: dataset.pool, url: dataset.url, rows, log });
-          for (const result of results) {
-            log(`  ${result.metric}: ${result.measured}${result.target ? ` (target ${result.target}: ${verdict(result.pass)})` : ""}`);
-            summary.push({ ...result, dataset: label });
-          }
-        } catch (error) {
-          errors++;
-          const message = error instanceof Error ? error.message : String(error);
-          log(`  ${scenario.name} failed: ${message}`);
-          summary.push({ scenario: scenario.name, metric: "error", dataset: label, measured: message.slice(0, 120), target: "", pass: false });
-        }
-      }
-      summary.push(await probeRow(dataset, label, "after the scenarios"));
-    } finally {
-      await dataset.close();
+    const durable = await openDataset(rows, { fresh: options.fresh, durability: "full", log });
+    summary.push(...datasetRows(durable, label));
+    errors += await runScenarios(durable, label, scenarios, summary);
+    const writes = scenarios.filter((s) => s.writes);
+    if (options.durability === "both" && writes.length) {
+      const label2 = `${label}, durability off`;
+      log(`write scenarios again on ${label} rows with fsync, synchronous_commit and full_page_writes off, for comparison`);
+      errors += await runScenarios(await openDataset(rows, { fresh: false, durability: "none", log }), label2, writes, summary);
     }
   }
 

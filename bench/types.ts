@@ -26,5 +26,7 @@ export interface BenchResult {
 
 export interface BenchScenario {
   name: string;
+  /** Its figures are writes (ingest, ledger, load): measured with durability on, and off beside it on request. */
+  writes?: boolean;
   run: (ctx: BenchContext) => Promise<BenchResult[]>;
 }

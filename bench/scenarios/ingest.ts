@@ -196,6 +196,7 @@ async function measureCsvImport(ctx: BenchContext): Promise<BenchResult> {
 
 export const ingestScenario: BenchScenario = {
   name: NAME,
+  writes: true,
   run: async (ctx) => {
     try {
       return [...(await measureApi(ctx)), await measureCsvImport(ctx)];

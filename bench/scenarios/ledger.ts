@@ -299,6 +299,7 @@ async function removeBenchLedgerRows(ctx: BenchContext): Promise<number> {
 
 export const ledgerScenario: BenchScenario = {
   name: "ledger",
+  writes: true,
   run: async (ctx) => {
     const left = await removeBenchLedgerRows(ctx);
     if (left > 0) ctx.log(`ledger bench: removed ${left} rows earlier runs left (entries, balances, audit)`);

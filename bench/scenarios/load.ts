@@ -259,6 +259,7 @@ function describeCpu(cpu: CpuPerEvent): string {
 
 export const loadScenario: BenchScenario = {
   name: NAME,
+  writes: true,
   run: async (ctx) => {
     const options = parseLoadOptions(process.env);
     const { BENCH_LOAD_SECONDS: seconds, BENCH_LOAD_READS: readsPerSecond, BENCH_LOAD_STAMP_SECONDS: stampedWithin } = options;
