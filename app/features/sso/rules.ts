@@ -112,6 +112,7 @@ export function identityFromClaims(claims: Record<string, unknown>, rules: RoleR
  * "/\t/evil.example" and the like cannot leave it; control characters are refused outright.
  */
 export function sameOriginPath(to: string | null | undefined, origin: string): string {
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
   if (!to || !to.startsWith("/") || /[\u0000-\u001f\u007f\\]/.test(to)) return "/";
   try {
     const url = new URL(to, origin);
