@@ -24,6 +24,7 @@ const ACCOUNTS = {
   dave: { email: "dave@elsewhere.test", email_verified: true, tokenboard_role: "visitor" },
   erin: { email: "erin@partner.test", email_verified: false },
   frank: { email: "frank@corp.test", email_verified: true, tokenboard_role: "tb-admins" },
+  henry: { email: "henry@corp.test", email_verified: true, tokenboard_role: "support-team" },
 };
 
 interface Step {
@@ -190,6 +191,19 @@ describe("with roles from a claim", () => {
     expect(JSON.parse(end.body).message).toContain("no tokenboard role is granted");
     expect(await staffRow("dave@elsewhere.test")).toBeUndefined();
     expect(await sessionOf(browser)).toBeNull();
+    const refusal = await t.db.selectFrom("audit_log").select(["after"]).where("action", "=", "auth.sso_refused").executeTakeFirstOrThrow();
+    expect(refusal.after).toMatchObject({ email: "dave@elsewhere.test", sub: "dave" });
+  });
+
+  it("links two simultaneous first sign-ins of one person to one new row, both signed in", async () => {
+    const isCallback = (url: string) => url.startsWith(`${ORIGIN}/auth/oidc/callback`);
+    const browsers = [new Browser(), new Browser()];
+    const callbacks = await Promise.all(browsers.map(async (b) => completeProviderPages(b, await b.navigate(`${ORIGIN}/auth/oidc`), "henry", isCallback)));
+    const ends = await Promise.all(browsers.map((b, i) => b.navigate(callbacks[i]?.url ?? "")));
+    expect(ends.map((e) => e.url)).toEqual([`${ORIGIN}/`, `${ORIGIN}/`]);
+    for (const b of browsers) expect(await sessionOf(b)).toMatchObject({ email: "henry@corp.test", role: "support" });
+    const provisions = await t.db.selectFrom("audit_log").select("id").where("action", "=", "staff.sso_provision").where("target_id", "=", (await staffRow("henry@corp.test"))?.id ?? "").execute();
+    expect(provisions).toHaveLength(1);
   });
 
   it("refuses a disabled staff member", async () => {

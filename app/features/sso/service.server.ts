@@ -4,13 +4,14 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { redirect } from "@remix-run/node";
-import type { Kysely } from "kysely";
+import { sql, type Kysely } from "kysely";
 import * as oidc from "openid-client";
 import { z } from "zod";
 import type { Database } from "../../../db/types";
 import { readCookie, shortLivedCookie, startStaffSession } from "../../lib/auth.server";
 import { getDb } from "../../lib/db.server";
 import { getEnv } from "../../lib/env.server";
+import { clientIp } from "../../lib/http.server";
 import { hashPassword } from "../../lib/password.server";
 import { recordAudit } from "../../models/audit.server";
 import { findStaffByEmail } from "../../models/staff.server";
@@ -121,10 +122,13 @@ function providerUnreachable(error: unknown): Response {
   });
 }
 
+const startQuery = z.object({ redirectTo: z.string().max(2048).optional() });
+
 /** GET /auth/oidc: off to the provider, with this attempt's secrets in a short-lived cookie. */
 export async function startSsoLogin(request: Request): Promise<Response> {
   const settings = requireSettings();
   const url = new URL(request.url);
+  const query = startQuery.safeParse(Object.fromEntries(url.searchParams));
   const config = await providerConfiguration(settings).catch((error: unknown) => {
     throw providerUnreachable(error);
   });
@@ -133,7 +137,7 @@ export async function startSsoLogin(request: Request): Promise<Response> {
     state: oidc.randomState(),
     nonce: oidc.randomNonce(),
     verifier,
-    redirectTo: sameOriginPath(url.searchParams.get("redirectTo")?.slice(0, 2048), url.origin),
+    redirectTo: sameOriginPath(query.data?.redirectTo, url.origin),
     expires: Date.now() + SSO_FLOW_SECONDS * 1000,
   };
   const authorizationUrl = oidc.buildAuthorizationUrl(config, {
@@ -194,23 +198,36 @@ export async function finishSsoLogin(request: Request, db: Kysely<Database> = ge
     console.error("[sso] sign-in answer refused:", error instanceof Error ? error.message : error);
     return refuse(401, "The sign-in could not be completed: the provider's answer did not match this sign-in. Start again from the login page.");
   }
+  const actor = { id: null, label: `sso:${settings.issuer.host}`, ip: clientIp(request) };
   const identity = identityFromClaims(claims, settings);
-  if (!identity.ok) return refuse(403, identity.message);
+  if (!identity.ok) {
+    // Kept for whoever asks an admin why they cannot get in.
+    const email = typeof claims.email === "string" ? claims.email.slice(0, 254) : null;
+    await recordAudit(db, actor, { action: "auth.sso_refused", targetType: "staff", after: { email, sub: claims.sub, reason: identity.message } });
+    return refuse(403, identity.message);
+  }
 
   const outcome = await db.transaction().execute(async (trx) => {
-    const actor = { id: null, label: `sso:${settings.issuer.host}` };
     let staff = await findStaffByEmail(trx, identity.email);
-    if (staff?.disabled_at) return { disabled: true as const };
+    if (staff?.disabled_at) {
+      await recordAudit(trx, actor, { action: "auth.sso_refused", targetType: "staff", targetId: staff.id, after: { email: staff.email, reason: "disabled" } });
+      return { disabled: true as const };
+    }
     if (!staff) {
       // No password anyone knows: this account signs in through the provider (or after an admin's reset).
       const passwordHash = await hashPassword(randomBytes(32).toString("base64url"));
-      staff = await trx
+      // A second first sign-in of the same person at the same moment links to the row the first made.
+      const created = await trx
         .insertInto("staff_users")
         .values({ email: identity.email, name: identity.name, password_hash: passwordHash, role: identity.role })
+        .onConflict((oc) => oc.expression(sql`lower(email)`).doNothing())
         .returningAll()
-        .executeTakeFirstOrThrow();
-      await recordAudit(trx, actor, { action: "staff.sso_provision", targetType: "staff", targetId: staff.id, after: { email: staff.email, role: staff.role, from: identity.source } });
-    } else if (staff.role !== identity.role) {
+        .executeTakeFirst();
+      staff = created ?? (await findStaffByEmail(trx, identity.email));
+      if (!staff) throw new Error("staff row neither created nor found");
+      if (created) await recordAudit(trx, actor, { action: "staff.sso_provision", targetType: "staff", targetId: staff.id, after: { email: staff.email, role: staff.role, from: identity.source } });
+    }
+    if (staff.role !== identity.role) {
       // The provider is the source of roles: a change there applies at the next sign-in.
       await trx.updateTable("staff_users").set({ role: identity.role, updated_at: new Date() }).where("id", "=", staff.id).execute();
       await recordAudit(trx, actor, { action: "staff.sso_role_change", targetType: "staff", targetId: staff.id, before: { role: staff.role }, after: { role: identity.role, from: identity.source } });
