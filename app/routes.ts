@@ -5,6 +5,8 @@ export default [
   route("login", "routes/login/route.tsx"),
   route("logout", "routes/logout/route.tsx"),
   route("healthz", "routes/healthz/route.ts"),
+  route("auth/oidc", "routes/auth.oidc/route.ts"),
+  route("auth/oidc/callback", "routes/auth.oidc.callback/route.tsx"),
 
   layout("routes/_dashboard/layout.tsx", [
     index("routes/overview/route.tsx"),

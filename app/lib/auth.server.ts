@@ -30,7 +30,7 @@ export function sha256(value: string): string {
   return createHash("sha256").update(value).digest("hex");
 }
 
-function readCookie(request: Request, name: string): string | null {
+export function readCookie(request: Request, name: string): string | null {
   const header = request.headers.get("cookie");
   if (!header) return null;
   for (const part of header.split(";")) {
@@ -152,6 +152,30 @@ export async function login(request: Request, email: string, password: string, d
     staff: { id: user.id, email: user.email, name: user.name, role: user.role, timezone: user.timezone },
     setCookie: sessionCookie(request, token, SESSION_TTL_MS / 1000),
   };
+}
+
+/**
+ * A new session for a staff member who proved who they are elsewhere (single sign-on). Runs on
+ * the caller's transaction, so the sign-in and what it provisioned commit together.
+ */
+export async function startStaffSession(request: Request, staff: { id: string; email: string }, db: Kysely<Database>): Promise<string> {
+  const token = randomBytes(32).toString("base64url");
+  const ip = clientIp(request);
+  await db
+    .insertInto("staff_sessions")
+    .values({ id: sha256(token), staff_id: staff.id, expires_at: new Date(Date.now() + SESSION_TTL_MS), ip, user_agent: request.headers.get("user-agent")?.slice(0, 300) ?? null })
+    .execute();
+  const previous = readCookie(request, SESSION_COOKIE);
+  if (previous) await db.deleteFrom("staff_sessions").where("id", "=", sha256(previous)).execute();
+  await recordAudit(db, { id: staff.id, label: staff.email, ip }, { action: "auth.login_sso", targetType: "staff", targetId: staff.id });
+  return sessionCookie(request, token, SESSION_TTL_MS / 1000);
+}
+
+/** An HttpOnly cookie for one short step (e.g. the sign-in's state); Secure as the session's. */
+export function shortLivedCookie(request: Request, name: string, value: string, options: { path: string; maxAgeSeconds: number }): string {
+  const parts = [`${name}=${value}`, `Path=${options.path}`, "HttpOnly", "SameSite=Lax", `Max-Age=${options.maxAgeSeconds}`];
+  if (secureCookie(request)) parts.push("Secure");
+  return parts.join("; ");
 }
 
 export async function logout(request: Request, db: Kysely<Database> = getDb()): Promise<string> {

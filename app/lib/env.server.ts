@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { roleMapSchema } from "../features/sso/rules";
 
 const optionalSecret = z
   .string()
@@ -6,6 +7,40 @@ const optionalSecret = z
   .min(16, "must be at least 16 characters")
   .optional()
   .or(z.literal("").transform(() => undefined));
+
+const optionalText = z
+  .string()
+  .trim()
+  .optional()
+  .transform((value) => value || undefined);
+
+/** Single sign-on (app/features/sso): all four of issuer, client id, secret, and a role rule, or none. */
+const oidcEnvShape = {
+  TOKENBOARD_OIDC_ISSUER: z
+    .string()
+    .trim()
+    .url("must be the provider's issuer URL (https://…)")
+    .optional()
+    .or(z.literal("").transform(() => undefined)),
+  TOKENBOARD_OIDC_CLIENT_ID: optionalText,
+  TOKENBOARD_OIDC_CLIENT_SECRET: optionalText,
+  TOKENBOARD_OIDC_REDIRECT_URL: z
+    .string()
+    .trim()
+    .url("must be the full callback URL, e.g. https://tokenboard.example.com/auth/oidc/callback")
+    .refine((value) => new URL(value).pathname === "/auth/oidc/callback", "must end in /auth/oidc/callback (the route that finishes the sign-in)")
+    .optional()
+    .or(z.literal("").transform(() => undefined)),
+  TOKENBOARD_OIDC_SCOPES: z
+    .string()
+    .trim()
+    .default("openid email profile")
+    .refine((value) => value.split(/\s+/).includes("openid"), "must include openid"),
+  TOKENBOARD_OIDC_ROLE_CLAIM: optionalText,
+  TOKENBOARD_OIDC_ROLE_MAP: optionalText.pipe(roleMapSchema("claim value")),
+  TOKENBOARD_OIDC_DOMAIN_ROLES: optionalText.pipe(roleMapSchema("email domain")),
+  TOKENBOARD_LOCAL_LOGIN: z.enum(["on", "off"]).default("on"),
+};
 
 const envSchema = z.object({
   DATABASE_URL: z.string().url("must be a postgres:// URL").optional().or(z.literal("").transform(() => undefined)),
@@ -23,20 +58,45 @@ const envSchema = z.object({
   TOKENBOARD_DEMO_DAYS: z.coerce.number().int().min(14, "must be at least 14 (the planted outliers need a baseline)").max(3650).default(90),
   TOKENBOARD_JOBS: z.enum(["on", "off"]).default("on"),
   TOKENBOARD_COOKIE_SECURE: z.enum(["auto", "on", "off"]).default("auto"),
+  ...oidcEnvShape,
 });
 
 export type Env = z.infer<typeof envSchema>;
+
+function checkOidcEnv(env: Env, ctx: z.RefinementCtx): void {
+  const required = ["TOKENBOARD_OIDC_ISSUER", "TOKENBOARD_OIDC_CLIENT_ID", "TOKENBOARD_OIDC_CLIENT_SECRET"] as const;
+  const configured = required.some((name) => env[name] !== undefined);
+  if (configured) {
+    for (const name of required) {
+      if (env[name] === undefined) ctx.addIssue({ code: "custom", path: [name], message: "is required when single sign-on is configured (set all of TOKENBOARD_OIDC_ISSUER, _CLIENT_ID, _CLIENT_SECRET, or none)" });
+    }
+    if (!env.TOKENBOARD_OIDC_ROLE_CLAIM && !env.TOKENBOARD_OIDC_DOMAIN_ROLES) {
+      ctx.addIssue({ code: "custom", path: ["TOKENBOARD_OIDC_ROLE_CLAIM"], message: "set it or TOKENBOARD_OIDC_DOMAIN_ROLES: without either no one signing in with SSO gets a role" });
+    }
+  }
+  if (env.TOKENBOARD_OIDC_ROLE_MAP && !env.TOKENBOARD_OIDC_ROLE_CLAIM) {
+    ctx.addIssue({ code: "custom", path: ["TOKENBOARD_OIDC_ROLE_MAP"], message: "needs TOKENBOARD_OIDC_ROLE_CLAIM (the claim whose values it maps)" });
+  }
+  if (env.TOKENBOARD_LOCAL_LOGIN === "off" && !configured) {
+    ctx.addIssue({ code: "custom", path: ["TOKENBOARD_LOCAL_LOGIN"], message: "off needs single sign-on (TOKENBOARD_OIDC_ISSUER…): otherwise no one could log in" });
+  }
+}
 
 let cached: Env | undefined;
 
 /** Parses the environment once; a bad variable stops the process with its name and the rule. */
 export function getEnv(): Env {
   if (cached) return cached;
-  const parsed = envSchema.safeParse(process.env);
+  const parsed = envSchema.superRefine(checkOidcEnv).safeParse(process.env);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
     throw new Error(`invalid environment:\n${lines.join("\n")}`);
   }
   cached = parsed.data;
   return cached;
+}
+
+/** For tests that change process.env between cases: the next getEnv() parses it again. */
+export function forgetEnv(): void {
+  cached = undefined;
 }

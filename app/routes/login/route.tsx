@@ -1,7 +1,8 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { data, redirect } from "@remix-run/node";
-import { Form, useActionData, useNavigation, useSearchParams } from "@remix-run/react";
+import { Form, useActionData, useLoaderData, useNavigation, useSearchParams } from "@remix-run/react";
 import { z } from "zod";
+import { localLoginAllowed, ssoSettings } from "~/features/sso/service.server";
 import { getStaff, login } from "~/lib/auth.server";
 import { formObject, parseWith } from "~/lib/validation";
 
@@ -22,10 +23,13 @@ const loginSchema = z.object({
 export async function loader({ request }: LoaderFunctionArgs) {
   const staff = await getStaff(request);
   if (staff) throw redirect(safeRedirect(new URL(request.url).searchParams.get("redirectTo")));
-  return null;
+  return { sso: ssoSettings() !== null, localLogin: localLoginAllowed() };
 }
 
 export async function action({ request }: ActionFunctionArgs) {
+  if (!localLoginAllowed()) {
+    return data({ errors: {} as Record<string, string>, message: "Password login is turned off here: sign in with SSO." }, { status: 403 });
+  }
   const parsed = parseWith(loginSchema, formObject(await request.formData()));
   if (!parsed.ok) return data({ errors: parsed.errors, message: null }, { status: 400 });
   const result = await login(request, parsed.data.email, parsed.data.password);
@@ -36,6 +40,7 @@ export async function action({ request }: ActionFunctionArgs) {
 }
 
 export default function LoginPage() {
+  const { sso, localLogin } = useLoaderData<typeof loader>();
   const actionData = useActionData<typeof action>();
   const [params] = useSearchParams();
   const navigation = useNavigation();
@@ -48,7 +53,7 @@ export default function LoginPage() {
           <img src="/favicon.svg" alt="" className="h-8 w-8" />
           <span className="text-xl font-semibold">tokenboard</span>
         </div>
-        <Form method="post" className="space-y-4 rounded-lg border border-slate-200 bg-white p-6 shadow-sm" noValidate>
+        <Form method="post" hidden={!localLogin} className="space-y-4 rounded-lg border border-slate-200 bg-white p-6 shadow-sm" noValidate>
           <h1 className="text-lg font-semibold">Log in</h1>
           {actionData?.message ? (
             <p role="alert" className="rounded-md bg-rose-50 px-3 py-2 text-sm text-rose-700">
@@ -75,10 +80,28 @@ export default function LoginPage() {
             {busy ? "Logging in…" : "Log in"}
           </button>
         </Form>
+        {sso ? <SsoButton redirectTo={params.get("redirectTo") ?? "/"} message={localLogin ? null : actionData?.message} /> : null}
         <p className="mt-4 text-center text-xs text-slate-500">
           Demo logins are printed in the terminal where <code>npm start</code> runs.
         </p>
       </div>
     </main>
+  );
+}
+
+/** A plain link: /auth/oidc answers with a redirect to the provider, outside Remix's navigation. */
+function SsoButton({ redirectTo, message }: { redirectTo: string; message?: string | null }) {
+  return (
+    <div className="mt-4 space-y-2">
+      {message ? (
+        <p role="alert" className="rounded-md bg-rose-50 px-3 py-2 text-sm text-rose-700">
+          {message}
+        </p>
+      ) : null}
+      <a href={`/auth/oidc?redirectTo=${encodeURIComponent(redirectTo)}`}
+        className="block w-full rounded-md border border-slate-300 bg-white px-3 py-2 text-center text-sm font-semibold text-slate-700 shadow-sm hover:bg-slate-50">
+        Sign in with SSO
+      </a>
+    </div>
   );
 }
