@@ -2,6 +2,8 @@ import { randomUUID } from "node:crypto";
 import type { KyselyPlugin } from "kysely";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { configureApiRateLimits, registerApiKey } from "~/lib/auth.server";
+import { listApiKeys, sha256 } from "~/models/api-keys.server";
+import { action as keysPageAction, loader as keysPageLoader } from "~/routes/api-keys/route";
 import { action as ledgerAction } from "~/routes/api.v1.ledger/route";
 import { loader as balanceLoader } from "~/routes/api.v1.balance/route";
 import { action as usageAction } from "~/routes/api.v1.usage/route";
@@ -127,5 +129,135 @@ describe("scopes", () => {
     expect((await balanceGet(INGEST_KEY)).status).toBe(403);
     expect((await ingestPost(LEDGER_KEY)).status).toBe(403);
     expect((await balanceGet(LEDGER_KEY)).status).toBe(200);
+  });
+});
+
+interface PageAnswer {
+  data: { ok: boolean; errors: Record<string, string>; created: { id: string; key: string; prefix: string } | null };
+  init: { status?: number; headers?: Record<string, string> } | null;
+}
+
+async function onKeysPage(fields: Record<string, string>, staff: TestStaff = admin): Promise<PageAnswer> {
+  const request = requestAs(staff, "/api-keys", { method: "POST", body: new URLSearchParams(fields) });
+  return (await keysPageAction({ request, params: {}, context: {} })) as unknown as PageAnswer;
+}
+
+async function createdKey(name: string, scope: string): Promise<{ id: string; key: string; prefix: string }> {
+  const answer = await onKeysPage({ intent: "create", name, scope });
+  if (!answer.data.created) throw new Error(`not created: ${JSON.stringify(answer.data.errors)}`);
+  return answer.data.created;
+}
+
+async function auditOf(keyId: string) {
+  return t.db.selectFrom("audit_log").select(["action", "actor_id", "before", "after"]).where("target_type", "=", "api_key").where("target_id", "=", keyId).orderBy("id").execute();
+}
+
+/** last_used_at is written off the request's path: wait for it. */
+async function lastUsed(keyId: string, timeoutMs = 3_000): Promise<Date | null> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const row = await t.db.selectFrom("api_keys").select("last_used_at").where("id", "=", keyId).executeTakeFirstOrThrow();
+    if (row.last_used_at || Date.now() > until) return row.last_used_at;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe("the API keys page", () => {
+  it("creates a key shown once (not cached), stored only as a hash with its prefix, that works for its scope only", async () => {
+    const answer = await onKeysPage({ intent: "create", name: "mobile app ingest", scope: "ingest" });
+    expect(answer.init?.headers?.["cache-control"]).toBe("no-store");
+    const created = answer.data.created!;
+    expect(created.key).toMatch(/^tb_live_[\w-]{32}$/);
+    expect(created.prefix).toBe(created.key.slice(0, 14));
+    const row = await t.db.selectFrom("api_keys").selectAll().where("id", "=", created.id).executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ key_hash: sha256(created.key), prefix: created.prefix, scope: "ingest", created_by: admin.id, revoked_at: null, expires_at: null });
+    expect(JSON.stringify(row)).not.toContain(created.key);
+    const audit = await auditOf(created.id);
+    expect(audit).toEqual([expect.objectContaining({ action: "api_key.create", actor_id: admin.id })]);
+    expect(JSON.stringify(audit)).not.toContain(created.key);
+
+    expect((await ingestPost(created.key)).status).toBe(200);
+    expect((await ledgerPost(created.key)).status).toBe(403);
+    expect((await balanceGet(created.key)).status).toBe(403);
+    // The page lists it, without the key.
+    const page = (await keysPageLoader({ request: requestAs(admin, "/api-keys"), params: {}, context: {} })) as { keys: { id: string; prefix: string; createdBy: string; status: string }[] };
+    expect(page.keys.find((k) => k.id === created.id)).toMatchObject({ prefix: created.prefix, createdBy: admin.email, status: "active" });
+    expect(JSON.stringify(page)).not.toContain(created.key);
+  });
+
+  it("gives a read key balance reads and nothing else", async () => {
+    const read = await createdKey("finance dashboard", "read");
+    expect((await balanceGet(read.key)).status).toBe(200);
+    expect((await ledgerPost(read.key)).status).toBe(403);
+    expect((await ingestPost(read.key)).status).toBe(403);
+    const ledger = await createdKey("billing backend", "ledger");
+    expect((await ledgerPost(ledger.key)).status).toBe(201);
+    expect((await balanceGet(ledger.key)).status).toBe(200);
+    expect((await ingestPost(ledger.key)).status).toBe(403);
+  });
+
+  it("revokes a key: the next request with it is refused, and the revocation is audited", async () => {
+    const key = await createdKey("to revoke", "ledger");
+    expect((await ledgerPost(key.key)).status).toBe(201);
+    expect((await onKeysPage({ intent: "revoke", key_id: key.id })).data.ok).toBe(true);
+    expect((await ledgerPost(key.key)).status).toBe(401);
+    expect((await balanceGet(key.key)).status).toBe(401);
+    expect((await auditOf(key.id)).map((a) => a.action)).toEqual(["api_key.create", "api_key.revoke"]);
+    const listed = await listApiKeys(t.db);
+    expect(listed.find((k) => k.id === key.id)?.status).toBe("revoked");
+  });
+
+  it("rotates a key: both work during the overlap, the old one is refused once it has expired", async () => {
+    const old = await createdKey("to rotate", "ingest");
+    const answer = await onKeysPage({ intent: "rotate", key_id: old.id, overlap: "1h" });
+    const next = answer.data.created!;
+    expect(next.key).not.toBe(old.key);
+    const oldRow = await t.db.selectFrom("api_keys").select(["expires_at", "replaced_by"]).where("id", "=", old.id).executeTakeFirstOrThrow();
+    expect(oldRow.replaced_by).toBe(next.id);
+    expect(oldRow.expires_at!.getTime() - Date.now()).toBeGreaterThan(59 * 60_000);
+    expect(oldRow.expires_at!.getTime() - Date.now()).toBeLessThanOrEqual(60 * 60_000);
+    expect((await t.db.selectFrom("api_keys").select("scope").where("id", "=", next.id).executeTakeFirstOrThrow()).scope).toBe("ingest");
+    expect((await ingestPost(old.key)).status).toBe(200);
+    expect((await ingestPost(next.key)).status).toBe(200);
+    // The overlap ends.
+    await t.db.updateTable("api_keys").set({ expires_at: new Date(Date.now() - 1_000) }).where("id", "=", old.id).execute();
+    expect((await ingestPost(old.key)).status).toBe(401);
+    expect((await ingestPost(next.key)).status).toBe(200);
+    expect((await auditOf(old.id)).map((a) => a.action)).toEqual(["api_key.create", "api_key.rotate"]);
+    // A key that no longer works is not rotated again.
+    const again = await onKeysPage({ intent: "rotate", key_id: old.id, overlap: "1h" });
+    expect(again.init?.status).toBe(422);
+    expect(again.data.errors).toHaveProperty("key_id");
+  });
+
+  it("records a key's last use, and writes it at most once a minute", async () => {
+    const key = await createdKey("last use", "read");
+    expect(await lastUsed(key.id, 0)).toBeNull();
+    expect((await balanceGet(key.key)).status).toBe(200);
+    const first = await lastUsed(key.id);
+    expect(first).not.toBeNull();
+    expect(Math.abs(first!.getTime() - Date.now())).toBeLessThan(60_000);
+    expect((await balanceGet(key.key)).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await lastUsed(key.id)).toEqual(first);
+  });
+
+  it("refuses a missing name, an unknown scope or overlap, naming the field, and creates nothing", async () => {
+    const before = (await listApiKeys(t.db)).length;
+    const noName = await onKeysPage({ intent: "create", name: " ", scope: "ingest" });
+    expect(noName.init?.status).toBe(422);
+    expect(noName.data.errors).toHaveProperty("name");
+    expect((await onKeysPage({ intent: "create", name: "x", scope: "admin" })).data.errors).toHaveProperty("scope");
+    const key = await createdKey("overlap check", "ingest");
+    expect((await onKeysPage({ intent: "rotate", key_id: key.id, overlap: "90d" })).data.errors).toHaveProperty("overlap");
+    expect((await onKeysPage({ intent: "revoke", key_id: "not-a-uuid" })).data.errors).toHaveProperty("key_id");
+    expect((await listApiKeys(t.db)).length).toBe(before + 1);
+  });
+
+  it("is for admins only", async () => {
+    const support = await staffSession(t.db, "support");
+    const refused = await onKeysPage({ intent: "create", name: "sneaky", scope: "ledger" }, support).catch((e: unknown) => e);
+    expect((refused as Response).status).toBe(403);
+    expect(await t.db.selectFrom("api_keys").select("id").where("name", "=", "sneaky").execute()).toEqual([]);
   });
 });
