@@ -5,33 +5,14 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { sql, type Kysely } from "kysely";
-import { z } from "zod";
+import type { z } from "zod";
 import type { ApiKeyScope, Database } from "../../db/types";
-import { STORABLE_TEXT, UNSTORABLE_MESSAGE } from "../domain/storable-text";
+import type { ApiKeyStatus, newApiKeySchema } from "../domain/api-keys";
 import { recordAudit, type Actor } from "./audit.server";
-
-export const API_KEY_SCOPES: readonly ApiKeyScope[] = ["ingest", "ledger", "read"];
-
-/** What each scope opens, for the page. */
-export const SCOPE_DESCRIPTIONS: Record<ApiKeyScope, string> = {
-  ingest: "POST /api/v1/usage",
-  ledger: "POST /api/v1/ledger and balance reads",
-  read: "GET /api/v1/users/:id/balance",
-};
-
-/** Overlap windows a rotation offers: how long the old key keeps working. */
-export const ROTATION_OVERLAPS = { "1h": 3_600, "24h": 86_400, "7d": 604_800 } as const;
 
 const KEY_MARK = "tb_live_";
 /** The mark and 6 characters of the random part: enough to tell keys apart, far too little to guess one. */
 const PREFIX_LENGTH = KEY_MARK.length + 6;
-
-export const scopeSchema = z.enum(API_KEY_SCOPES as [ApiKeyScope, ...ApiKeyScope[]], { errorMap: () => ({ message: `must be one of ${API_KEY_SCOPES.join(", ")}` }) });
-
-export const newApiKeySchema = z.object({
-  name: z.string().trim().min(1, "is required").max(100, "must be at most 100 characters").regex(STORABLE_TEXT, UNSTORABLE_MESSAGE),
-  scope: scopeSchema,
-});
 
 export function sha256(value: string): string {
   return createHash("sha256").update(value).digest("hex");
@@ -81,8 +62,6 @@ export function noteApiKeyUse(db: Kysely<Database>, key: ActiveApiKey): void {
       console.error("[tokenboard] could not record an API key's last use", error);
     });
 }
-
-export type ApiKeyStatus = "active" | "expiring" | "expired" | "revoked";
 
 export interface ApiKeyListing {
   id: string;

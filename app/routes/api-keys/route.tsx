@@ -8,18 +8,9 @@ import { Badge, Card, PageHeader } from "~/components/ui/page";
 import { actorOf, requireStaff } from "~/lib/auth.server";
 import { getDb } from "~/lib/db.server";
 import { formObject, parseWith } from "~/lib/validation";
-import {
-  API_KEY_SCOPES,
-  createApiKey,
-  listApiKeys,
-  newApiKeySchema,
-  revokeApiKey,
-  ROTATION_OVERLAPS,
-  rotateApiKey,
-  SCOPE_DESCRIPTIONS,
-  type ApiKeyStatus,
-  type CreatedApiKey,
-} from "~/models/api-keys.server";
+import { API_KEY_SCOPES, newApiKeySchema, ROTATION_OVERLAPS, SCOPE_DESCRIPTIONS, type ApiKeyStatus } from "~/domain/api-keys";
+import { createApiKey, listApiKeys, revokeApiKey, rotateApiKey } from "~/models/api-keys.server";
+import type { CreatedApiKey } from "~/models/api-keys.server";
 
 export const meta: MetaFunction = () => [{ title: "API keys · tokenboard" }];
 
