@@ -1,4 +1,6 @@
 import { randomUUID } from "node:crypto";
+import type { AddressInfo } from "node:net";
+import type { ServerBuild } from "@remix-run/node";
 import type { KyselyPlugin } from "kysely";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { configureApiRateLimits, registerApiKey } from "~/lib/auth.server";
@@ -7,6 +9,8 @@ import { action as keysPageAction, loader as keysPageLoader } from "~/routes/api
 import { action as ledgerAction } from "~/routes/api.v1.ledger/route";
 import { loader as balanceLoader } from "~/routes/api.v1.balance/route";
 import { action as usageAction } from "~/routes/api.v1.usage/route";
+import * as ledgerRoute from "~/routes/api.v1.ledger/route";
+import { createApp } from "../../server/app";
 import { createTestDatabase, type TestDatabase } from "../support/test-db";
 import { requestAs, staffSession, type TestStaff } from "../support/staff";
 
@@ -104,6 +108,33 @@ describe("rate limits", () => {
     expect(await limited.json()).toMatchObject({ accepted: 0, duplicates: 0, errors: [], message: expect.stringMatching(/too many/i) });
     // Other keys keep their own budget.
     expect((await ingestPost(INGEST_KEY)).status).toBe(200);
+  });
+});
+
+describe("rate limits through the HTTP server", () => {
+  it("count wrong keys by the connection's address: a client cannot pick its own by header", async () => {
+    const routes = { "routes/api.v1.ledger/route": { id: "routes/api.v1.ledger/route", path: "api/v1/ledger", module: ledgerRoute } } as unknown as ServerBuild["routes"];
+    const app = createApp({ build: { routes } as ServerBuild, mode: "production" });
+    const server = app.listen(0, "127.0.0.1");
+    await new Promise((resolve) => server.once("listening", resolve));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const call = (i: number) =>
+        fetch(`${base}/api/v1/ledger`, {
+          method: "POST",
+          headers: { authorization: `Bearer guessed-key-${i}-abcdefghijkl`, "content-type": "application/json", "x-tokenboard-client-ip": `198.51.100.${i}` },
+          body: "{}",
+        });
+      const statuses: number[] = [];
+      for (let i = 0; i < 25; i++) statuses.push((await call(i)).status);
+      expect(statuses.slice(0, 20).every((s) => s === 401)).toBe(true);
+      expect(statuses.slice(20).every((s) => s === 429)).toBe(true);
+      const limited = await call(99);
+      expect(limited.headers.get("retry-after")).toMatch(/^\d+$/);
+      expect(limited.headers.get("content-type")).toMatch(/^application\/json/);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
 
