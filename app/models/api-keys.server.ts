@@ -31,15 +31,63 @@ export interface ActiveApiKey {
   last_used_at: Date | null;
 }
 
-/** The key with this hash if it is neither revoked nor expired, by the database's clock (the same for every process). */
-export async function findActiveApiKey(db: Kysely<Database>, keyHash: string): Promise<ActiveApiKey | undefined> {
-  return db
-    .selectFrom("api_keys")
-    .select(["id", "name", "scope", "last_used_at"])
-    .where("key_hash", "=", keyHash)
-    .where("revoked_at", "is", null)
-    .where((eb) => eb.or([eb("expires_at", "is", null), eb("expires_at", ">", sql<Date>`now()`)]))
-    .executeTakeFirst();
+/** Distinct keys per lookup query: bounds one statement when many keys arrive at once. */
+const MAX_LOOKUP_BATCH = 200;
+
+interface LookupWaiter {
+  resolve: (key: ActiveApiKey | undefined) => void;
+  reject: (error: unknown) => void;
+}
+
+interface LookupQueue {
+  running: boolean;
+  waiting: Map<string, LookupWaiter[]>;
+}
+
+const lookupQueues = new WeakMap<Kysely<Database>, LookupQueue>();
+
+/**
+ * The key with this hash if it is neither revoked nor expired, by the database's clock (the same
+ * for every process). Looked up for every request, and coalesced as the ledger's group commit
+ * is: a lookup that arrives while none is in the database goes at once; those that arrive
+ * meanwhile go together in the next query. Each query starts after every request it answers
+ * arrived, so a key revoked before a request came is refused to that request.
+ */
+export function findActiveApiKey(db: Kysely<Database>, keyHash: string): Promise<ActiveApiKey | undefined> {
+  let queue = lookupQueues.get(db);
+  if (!queue) {
+    queue = { running: false, waiting: new Map() };
+    lookupQueues.set(db, queue);
+  }
+  const current = queue;
+  return new Promise((resolve, reject) => {
+    const waiters = current.waiting.get(keyHash);
+    if (waiters) waiters.push({ resolve, reject });
+    else current.waiting.set(keyHash, [{ resolve, reject }]);
+    if (!current.running) void runLookups(db, current);
+  });
+}
+
+async function runLookups(db: Kysely<Database>, queue: LookupQueue): Promise<void> {
+  queue.running = true;
+  while (queue.waiting.size > 0) {
+    const batch = [...queue.waiting].slice(0, MAX_LOOKUP_BATCH);
+    for (const [hash] of batch) queue.waiting.delete(hash);
+    try {
+      const rows = await db
+        .selectFrom("api_keys")
+        .select(["id", "name", "scope", "last_used_at", "key_hash"])
+        .where("key_hash", "=", sql<string>`ANY(${batch.map(([hash]) => hash)}::text[])`)
+        .where("revoked_at", "is", null)
+        .where((eb) => eb.or([eb("expires_at", "is", null), eb("expires_at", ">", sql<Date>`now()`)]))
+        .execute();
+      const found = new Map(rows.map(({ key_hash, ...key }) => [key_hash, key]));
+      for (const [hash, waiters] of batch) for (const w of waiters) w.resolve(found.get(hash));
+    } catch (error) {
+      for (const [, waiters] of batch) for (const w of waiters) w.reject(error);
+    }
+  }
+  queue.running = false;
 }
 
 /** last_used_at is written at most once per interval and key, off the request's path. */

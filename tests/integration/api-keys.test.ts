@@ -79,6 +79,19 @@ describe("revocation", () => {
     await t.db.updateTable("api_keys").set({ revoked_at: new Date() }).where("name", "=", "revoke me").execute();
     expect((await ledgerPost(key)).status).toBe(401);
   });
+
+  it("answers each of many concurrent calls for its own key, and refuses a key to every call that comes after its revocation", async () => {
+    const key = "api-keys-test-concurrent-0001";
+    await registerApiKey(t.db, "concurrent", "ledger", key);
+    const mixed = await Promise.all(Array.from({ length: 60 }, (_, i) => balanceGet(i % 3 === 0 ? `unknown-key-${i}-abcdefghijkl` : i % 3 === 1 ? key : INGEST_KEY)));
+    expect(mixed.map((r) => r.status)).toEqual(Array.from({ length: 60 }, (_, i) => [401, 200, 403][i % 3]));
+    // Calls in flight while the key is revoked may pass; none started after it may.
+    const during = Array.from({ length: 30 }, () => balanceGet(key));
+    await t.db.updateTable("api_keys").set({ revoked_at: new Date() }).where("name", "=", "concurrent").execute();
+    const after = await Promise.all(Array.from({ length: 30 }, () => balanceGet(key)));
+    expect(after.map((r) => r.status)).toEqual(Array(30).fill(401));
+    expect((await Promise.all(during)).every((r) => r.status === 200 || r.status === 401)).toBe(true);
+  });
 });
 
 describe("rate limits", () => {
