@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { expect, test, type APIRequestContext } from "@playwright/test";
-import { loginAs } from "./support";
+import { loginAs, takeScreenshot } from "./support";
 
 /**
  * An admin makes an API key on the page, sees it once, the key ingests through the real server,
@@ -50,6 +50,10 @@ test("an admin creates a key, sees it once, it ingests; once revoked it is refus
   await page.getByRole("button", { name: `Revoke ${prefix}…` }).click();
   await expect(page.getByRole("status").filter({ hasText: "Revoked" })).toBeVisible();
   await expect(table.getByRole("row").filter({ hasText: name })).toContainText("revoked");
+
+  // The page as the README shows it: prefixes only, never a key.
+  await page.goto("/api-keys");
+  await takeScreenshot(page, "api-keys");
 
   const refused = await ingest(request, key);
   expect(refused.status()).toBe(401);

@@ -72,13 +72,13 @@ function KeyActions({ row, busy }: { row: KeyRow; busy: boolean }) {
   const label = row.prefix ? `${row.prefix}…` : row.name;
   const envNote = row.fromEnvironment ? " It comes from the environment: it works again on the next start unless the variable is changed." : "";
   return (
-    <div className="flex flex-wrap items-center gap-2">
+    <div className="flex items-center gap-2 whitespace-nowrap">
       <Form method="post" className="flex items-center gap-1">
         <input type="hidden" name="intent" value="rotate" />
         <input type="hidden" name="key_id" value={row.id} />
         <label className="sr-only" htmlFor={`overlap-${row.id}`}>Overlap for {label}</label>
         <select id={`overlap-${row.id}`} name="overlap" defaultValue="24h" className="rounded border border-slate-300 px-1 py-0.5">
-          {Object.keys(ROTATION_OVERLAPS).map((o) => <option key={o} value={o}>old key works {o}</option>)}
+          {Object.keys(ROTATION_OVERLAPS).map((o) => <option key={o} value={o}>{o} overlap</option>)}
         </select>
         <button type="submit" disabled={busy} className={button} aria-label={`Rotate ${label}`}>Rotate</button>
       </Form>
@@ -121,8 +121,17 @@ function columns(busy: boolean): ColumnDef<KeyRow>[] {
         </>
       ),
     },
-    { id: "created", header: "Created (UTC)", enableSorting: false, cell: ({ row }) => when(row.original.createdAt) },
-    { id: "creator", header: "By", enableSorting: false, cell: ({ row }) => row.original.createdBy ?? (row.original.fromEnvironment ? "environment" : "—") },
+    {
+      id: "created",
+      header: "Created (UTC)",
+      enableSorting: false,
+      cell: ({ row }) => (
+        <>
+          <span className="block">{when(row.original.createdAt)}</span>
+          <span className="text-xs text-slate-600">by {row.original.createdBy ?? (row.original.fromEnvironment ? "the environment" : "a removed account")}</span>
+        </>
+      ),
+    },
     { id: "used", header: "Last used (UTC)", enableSorting: false, cell: ({ row }) => when(row.original.lastUsedAt) },
     { id: "actions", header: () => <span className="sr-only">Actions</span>, enableSorting: false, cell: ({ row }) => <KeyActions row={row.original} busy={busy} /> },
   ];
