@@ -21,6 +21,7 @@ export default [
     route("reports", "routes/reports/route.tsx"),
     route("audit", "routes/audit/route.tsx"),
     route("staff", "routes/staff/route.tsx"),
+    route("api-keys", "routes/api-keys/route.tsx"),
   ]),
 
   route("reports/export.csv", "routes/reports.export/route.ts"),

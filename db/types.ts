@@ -87,7 +87,7 @@ export interface LoginAttemptsTable {
   attempted_at: DefaultedTimestamp;
 }
 
-export type ApiKeyScope = "ingest" | "ledger";
+export type ApiKeyScope = "ingest" | "ledger" | "read";
 
 export interface ApiKeysTable {
   id: Generated<string>;
@@ -96,6 +96,13 @@ export interface ApiKeysTable {
   key_hash: string;
   created_at: DefaultedTimestamp;
   revoked_at: Timestamp | null;
+  /** The key's first characters, shown to tell keys apart; null for keys from the environment. */
+  prefix: string | null;
+  created_by: string | null;
+  last_used_at: Timestamp | null;
+  expires_at: Timestamp | null;
+  /** The key a rotation made to take this one's place. */
+  replaced_by: string | null;
 }
 
 export interface AuditLogTable {

@@ -13,6 +13,7 @@ export const PERMISSIONS = {
   "reports:read": ["admin", "analyst"],
   "audit:read": ["admin"],
   "staff:manage": ["admin"],
+  "keys:manage": ["admin"],
 } as const satisfies Record<string, readonly StaffRole[]>;
 
 export type Permission = keyof typeof PERMISSIONS;

@@ -2,16 +2,21 @@
  * Staff sessions and API keys. Every loader and action starts with requireStaff (or
  * requireApiAccess for /api/v1): nothing is only hidden in the UI.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { redirect } from "@remix-run/node";
 import { sql, type Kysely } from "kysely";
 import type { ApiKeyScope, Database, StaffRole } from "../../db/types";
 import { can, type Permission } from "../domain/permissions";
+import { findActiveApiKey, noteApiKeyUse, sha256 } from "../models/api-keys.server";
 import { recordAudit, type Actor } from "../models/audit.server";
 import { findStaffByEmail } from "../models/staff.server";
 import { databaseUnavailableResponse, getDb, isDatabaseUnavailable } from "./db.server";
-import { clientIp, jsonError } from "./http.server";
+import { countFailedKey, consumeKeyRequest, refuseAddressOverFailedKeys } from "./api-rate-limit.server";
+import { clientIp, isJsonContentType, jsonError } from "./http.server";
 import { verifyPassword } from "./password.server";
+
+export { registerApiKey, sha256 } from "../models/api-keys.server";
+export { configureApiRateLimits } from "./api-rate-limit.server";
 
 export const SESSION_COOKIE = "tb_session";
 const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
@@ -24,10 +29,6 @@ export interface Staff {
   name: string;
   role: StaffRole;
   timezone: string;
-}
-
-export function sha256(value: string): string {
-  return createHash("sha256").update(value).digest("hex");
 }
 
 export function readCookie(request: Request, name: string): string | null {
@@ -188,75 +189,58 @@ export async function logout(request: Request, db: Kysely<Database> = getDb()): 
   return sessionCookie(request, "", 0);
 }
 
-/**
- * Keys found valid, by hash, for API_KEY_CACHE_MS: the API answers most requests without the
- * key's round trip to the database. Only valid keys are kept (an unknown key is looked up
- * every time); a key revoked in the database (`revoked_at`; the app has no revoke path) stops
- * working in this process within API_KEY_CACHE_MS, and at once when re-registered through
- * registerApiKey.
- */
-const API_KEY_CACHE_MS = 30_000;
-const API_KEY_CACHE_MAX = 1_000;
-const verifiedKeys = new Map<string, { name: string; scope: ApiKeyScope; until: number }>();
-
-/** Drops every cached key check (a key may have changed scope or been un-revoked). */
-function forgetVerifiedApiKeys(): void {
-  verifiedKeys.clear();
-}
-
-/** Stores an API key (hashed: keys are high-entropy, so sha256 suffices and keeps checks fast). */
-export async function registerApiKey(db: Kysely<Database>, name: string, scope: ApiKeyScope, key: string): Promise<void> {
-  forgetVerifiedApiKeys();
-  await db
-    .insertInto("api_keys")
-    .values({ name, scope, key_hash: sha256(key) })
-    .onConflict((oc) => oc.column("key_hash").doUpdateSet({ name, scope, revoked_at: null }))
-    .execute();
-}
-
 function bearerToken(request: Request): string | null {
   const header = request.headers.get("authorization");
   const match = header?.match(/^Bearer\s+(\S+)$/i);
   return match?.[1] ?? null;
 }
 
+/** What an API call needs, and the key scopes that grant it: a ledger key reads balances too. */
+export type ApiAccess = "ingest" | "ledger" | "read";
+const GRANTED_BY: Record<ApiAccess, readonly ApiKeyScope[]> = { ingest: ["ingest"], ledger: ["ledger"], read: ["read", "ledger"] };
+
 export type ApiCaller = { kind: "key"; scope: ApiKeyScope; actor: Actor } | { kind: "staff"; staff: Staff; actor: Actor };
 
+function unavailableAs503(error: unknown): never {
+  if (isDatabaseUnavailable(error)) throw databaseUnavailableResponse(true);
+  throw error;
+}
+
 /**
- * /api/v1 access: a bearer key of exactly this scope, or (where a permission is given) a
- * staff session that has it. Throws a JSON 401/403 Response otherwise.
+ * A bearer key, looked up by hash on every request: no process keeps a key it found valid, so
+ * a revocation or expiry holds at once everywhere. An address that sent too many wrong keys is
+ * refused before the lookup; each key has a request budget.
  */
-export async function requireApiAccess(request: Request, scope: ApiKeyScope, staffPermission?: Permission): Promise<ApiCaller> {
+async function requireApiKey(request: Request, token: string, access: ApiAccess): Promise<ApiCaller> {
   const db = getDb();
-  const token = bearerToken(request);
-  if (token) {
-    const hash = sha256(token);
-    const now = Date.now();
-    let key = verifiedKeys.get(hash);
-    if (!key || key.until <= now) {
-      const row = await db
-        .selectFrom("api_keys")
-        .select(["name", "scope"])
-        .where("key_hash", "=", hash)
-        .where("revoked_at", "is", null)
-        .executeTakeFirst()
-        .catch((error: unknown) => {
-          if (isDatabaseUnavailable(error)) throw databaseUnavailableResponse(true);
-          throw error;
-        });
-      verifiedKeys.delete(hash);
-      if (!row) throw jsonError(401, "invalid API key", {}, { "www-authenticate": "Bearer" });
-      if (verifiedKeys.size >= API_KEY_CACHE_MAX) verifiedKeys.clear();
-      key = { name: row.name, scope: row.scope, until: now + API_KEY_CACHE_MS };
-      verifiedKeys.set(hash, key);
-    }
-    if (key.scope !== scope) throw jsonError(403, `this API key is for ${key.scope}, not ${scope}`);
-    return { kind: "key", scope, actor: { id: null, label: `api-key:${key.name}`, ip: clientIp(request) } };
+  const address = clientIp(request);
+  await refuseAddressOverFailedKeys(address);
+  const key = await findActiveApiKey(db, sha256(token)).catch(unavailableAs503);
+  if (!key) {
+    await countFailedKey(address);
+    throw jsonError(401, "invalid API key", {}, { "www-authenticate": "Bearer" });
   }
+  await consumeKeyRequest(key.id);
+  if (!GRANTED_BY[access].includes(key.scope)) throw jsonError(403, `this API key is for ${key.scope}, not ${access}`);
+  noteApiKeyUse(db, key);
+  return { kind: "key", scope: key.scope, actor: { id: null, label: `api-key:${key.name}`, ip: address } };
+}
+
+/**
+ * /api/v1 access: a bearer key whose scope grants `access`, or (where a permission is given) a
+ * staff session that has it. Throws a JSON 401/403/415/429 Response otherwise.
+ */
+export async function requireApiAccess(request: Request, access: ApiAccess, staffPermission?: Permission): Promise<ApiCaller> {
+  const token = bearerToken(request);
+  if (token) return requireApiKey(request, token, access);
   if (staffPermission) {
-    const staff = await getStaff(request, db);
+    const staff = await getStaff(request);
     if (staff) {
       if (!can(staff.role, staffPermission)) throw jsonError(403, `role ${staff.role} cannot do this`);
+      // A cross-site form can post text/plain with the cookie and no preflight; it cannot post JSON.
+      if (request.method !== "GET" && request.method !== "HEAD" && !isJsonContentType(request.headers.get("content-type"))) {
+        throw jsonError(415, "content-type must be application/json");
+      }
       return { kind: "staff", staff, actor: actorOf(staff, request) };
     }
   }

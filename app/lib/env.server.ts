@@ -59,6 +59,11 @@ const envSchema = z.object({
   TOKENBOARD_JOBS: z.enum(["on", "off"]).default("on"),
   TOKENBOARD_COOKIE_SECURE: z.enum(["auto", "on", "off"]).default("auto"),
   ...oidcEnvShape,
+  // API rate limits (0 = off). The per-key default stays above the ledger bench's target rate on one key.
+  TOKENBOARD_API_KEY_RATE_LIMIT: z.coerce.number().int().min(0).default(50_000),
+  TOKENBOARD_API_KEY_RATE_WINDOW: z.coerce.number().int().min(1, "must be at least 1 (seconds)").max(86_400).default(10),
+  TOKENBOARD_API_FAILED_KEY_LIMIT: z.coerce.number().int().min(0).default(20),
+  TOKENBOARD_API_FAILED_KEY_WINDOW: z.coerce.number().int().min(1, "must be at least 1 (seconds)").max(86_400).default(60),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -2,6 +2,12 @@ export function jsonError(status: number, message: string, extra: Record<string,
   return Response.json({ error: message, ...extra }, { status, headers });
 }
 
+/** A JSON content type: application/json, optionally with parameters, or a +json subtype. */
+export function isJsonContentType(header: string | null): boolean {
+  const type = header?.split(";")[0]?.trim().toLowerCase() ?? "";
+  return type === "application/json" || /^application\/[\w.+-]+\+json$/.test(type);
+}
+
 export function clientIp(request: Request): string | null {
   return request.headers.get("x-tokenboard-client-ip");
 }

@@ -54,6 +54,7 @@ const MATRIX: Record<string, { loader?: Expectation; action?: Expectation }> = {
   "routes/reports/route.tsx": { loader: page("reports:read") },
   "routes/audit/route.tsx": { loader: page("audit:read") },
   "routes/staff/route.tsx": { loader: page("staff:manage"), action: page("staff:manage", 422) },
+  "routes/api-keys/route.tsx": { loader: page("keys:manage"), action: page("keys:manage", 422) },
   "routes/reports.export/route.ts": { loader: page("reports:read") },
   "routes/reports.raw/route.ts": { loader: page("reports:read") },
   // GET is refused to everyone alike, before any credentials are looked at.

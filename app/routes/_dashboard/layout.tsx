@@ -16,6 +16,7 @@ const NAV: { to: string; label: string; permission: Permission; end?: boolean }[
   { to: "/reports", label: "Reports", permission: "reports:read" },
   { to: "/audit", label: "Audit log", permission: "audit:read" },
   { to: "/staff", label: "Staff", permission: "staff:manage" },
+  { to: "/api-keys", label: "API keys", permission: "keys:manage" },
 ];
 
 export async function loader({ request }: LoaderFunctionArgs) {

@@ -11,7 +11,7 @@ const userIdSchema = z.string().uuid();
 
 export async function loader({ request, params }: LoaderFunctionArgs) {
   try {
-    await requireApiAccess(request, "ledger", "ledger:read");
+    await requireApiAccess(request, "read", "ledger:read");
     const userId = userIdSchema.safeParse(params.userId);
     if (!userId.success) return jsonError(400, "user_id must be a UUID", { errors: { user_id: "must be a UUID" } });
     return Response.json({ user_id: userId.data, balance: await getBalance(getDb(), userId.data) });

@@ -5,7 +5,7 @@
  */
 import type { ActionFunctionArgs } from "@remix-run/node";
 import { requireApiAccess } from "~/lib/auth.server";
-import { PayloadTooLargeError, readBodyText } from "~/lib/http.server";
+import { isJsonContentType, PayloadTooLargeError, readBodyText } from "~/lib/http.server";
 import { parseUsageBatch, type BatchError } from "~/domain/usage-event";
 import { databaseUnavailableResponse, getDb, isDatabaseUnavailable } from "~/lib/db.server";
 import { constraintDriftMessage, ingestBackpressure, insertUsageEvents } from "~/models/usage-ingest.server";
@@ -27,12 +27,6 @@ function answer(status: number, body: Partial<IngestAnswer>, headers: HeadersIni
 
 function refusal(status: number, message: string, headers: HeadersInit = {}): Response {
   return answer(status, { message }, headers);
-}
-
-/** A JSON content type: application/json, optionally with parameters, or a +json subtype. */
-function isJsonContentType(header: string | null): boolean {
-  const type = header?.split(";")[0]?.trim().toLowerCase() ?? "";
-  return type === "application/json" || /^application\/[\w.+-]+\+json$/.test(type);
 }
 
 /** Shared helpers answer {error} or {message}; the ingest API keeps its own shape for every status. */

@@ -16,6 +16,7 @@ export interface AuditFilter {
 export const KNOWN_AUDIT_ACTIONS = [
   "auth.login", "auth.login_failed", "auth.logout", "ledger.", "ledger.grant", "ledger.deduct", "ledger.expiry", "ledger.usage",
   "override.update", "outlier.acknowledge", "staff.", "staff.create", "staff.role", "staff.disable", "staff.enable",
+  "api_key.", "api_key.create", "api_key.revoke", "api_key.rotate",
 ];
 
 function escapeLike(value: string): string {
