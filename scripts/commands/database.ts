@@ -7,7 +7,7 @@ import path from "node:path";
 import type { Kysely } from "kysely";
 import type pg from "pg";
 import { createDb } from "../../db/database";
-import { startEmbedded, type EmbeddedDatabase } from "../../db/embedded";
+import { embeddedUrl, startEmbedded, type EmbeddedDatabase } from "../../db/embedded";
 import type { Database } from "../../db/types";
 
 export interface CliDatabase {
@@ -38,7 +38,7 @@ export async function openCliDatabase(): Promise<CliDatabase> {
     const pgDir = path.resolve(process.env.TOKENBOARD_DATA_DIR ?? ".data", "pg");
     const port = runningEmbeddedPort(pgDir);
     if (port) {
-      url = `postgres://postgres:tokenboard@127.0.0.1:${port}/tokenboard`;
+      url = embeddedUrl(pgDir, port);
     } else {
       embedded = await startEmbedded({ dataDir: pgDir });
       url = embedded.url("tokenboard");
