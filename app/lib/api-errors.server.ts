@@ -1,4 +1,5 @@
 import { jsonError } from "./http.server";
+import { logger } from "./logger.server";
 
 const UNAVAILABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENOTFOUND", "57P01", "57P02", "57P03", "53300"]);
 
@@ -17,6 +18,6 @@ export function isDatabaseUnavailable(error: unknown): boolean {
 export function apiFailure(error: unknown): Response {
   if (error instanceof Response) return error;
   if (isDatabaseUnavailable(error)) return jsonError(503, "database unavailable, retry shortly", {}, { "retry-after": "5" });
-  console.error("[tokenboard] api error", error);
+  logger.error({ err: error }, "api error");
   return jsonError(500, "internal error");
 }

@@ -9,6 +9,7 @@ import type pg from "pg";
 import { createDb } from "../../db/database";
 import { embeddedUrl, startEmbedded, type EmbeddedDatabase } from "../../db/embedded";
 import type { Database } from "../../db/types";
+import { logger } from "../../app/lib/logger.server";
 
 export interface CliDatabase {
   db: Kysely<Database>;
@@ -40,7 +41,7 @@ export async function openCliDatabase(): Promise<CliDatabase> {
     if (port) {
       url = embeddedUrl(pgDir, port);
     } else {
-      embedded = await startEmbedded({ dataDir: pgDir });
+      embedded = await startEmbedded({ dataDir: pgDir, notice: (line) => logger.warn(line) });
       url = embedded.url("tokenboard");
     }
     process.env.DATABASE_URL = url;
