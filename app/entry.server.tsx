@@ -1,7 +1,7 @@
 import { PassThrough } from "node:stream";
 import type { AppLoadContext, EntryContext } from "@remix-run/node";
 import { createReadableStreamFromReadable } from "@remix-run/node";
-import { RemixServer } from "@remix-run/react";
+import { isRouteErrorResponse, RemixServer } from "@remix-run/react";
 import { renderToPipeableStream } from "react-dom/server";
 import { logger } from "./lib/logger.server";
 import { NonceContext } from "./lib/nonce";
@@ -51,5 +51,7 @@ export default function handleRequest(
 
 export function handleError(error: unknown, { request }: { request: Request }) {
   if (request.signal.aborted) return;
+  // A URL no route matches is the client's mistake, not ours: no error line for each scan.
+  if (isRouteErrorResponse(error) && error.status < 500) return logger.debug({ status: error.status }, "route error response");
   logger.error({ err: error }, "unhandled error");
 }
