@@ -46,6 +46,7 @@ export default defineConfig({
       TOKENBOARD_ADMIN_PASSWORD: "e2e-admin-password",
       TOKENBOARD_INGEST_KEY: "e2e-ingest-key-0123456789",
       TOKENBOARD_LEDGER_KEY: "e2e-ledger-key-0123456789",
+      TOKENBOARD_LOG_LEVEL: "warn",
     },
   },
 });

@@ -3,6 +3,7 @@ import { Links, Meta, Outlet, Scripts, ScrollRestoration } from "@remix-run/reac
 import type { ReactNode } from "react";
 import { GeneralErrorBoundary } from "./components/error-boundary";
 import { useNonce } from "./lib/nonce";
+import { RequestIdMeta } from "./lib/request-id";
 import stylesheet from "./tailwind.css?url";
 
 export const links: LinksFunction = () => [
@@ -20,6 +21,7 @@ export function Layout({ children }: { children: ReactNode }) {
         <meta charSet="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <Meta />
+        <RequestIdMeta />
         <Links />
       </head>
       <body className="min-h-screen">

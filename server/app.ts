@@ -7,6 +7,9 @@ import type { ActionFunction, LoaderFunction, ServerBuild } from "@remix-run/nod
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import express, { type NextFunction, type Request, type Response } from "express";
+import { getEnv } from "../app/lib/env.server";
+import { logger } from "../app/lib/logger.server";
+import { observability } from "./observability";
 
 export interface AppOptions {
   build: ServerBuild | (() => Promise<ServerBuild>);
@@ -14,6 +17,8 @@ export interface AppOptions {
   /** Vite's connect middleware in dev mode. */
   devMiddleware?: express.RequestHandler;
   clientDir?: string;
+  /** Opens /metrics beyond loopback (default: TOKENBOARD_METRICS_TOKEN). */
+  metricsToken?: string;
 }
 
 /** Every answer's security headers but the CSP, which pages and the API set differently. */
@@ -170,7 +175,7 @@ function serveModuleFunction(fn: RouteFunction) {
       res.end(body);
     } catch (error) {
       // The route functions answer their own errors (apiFailure); this is the adapter's.
-      console.error("[tokenboard] api adapter error", error);
+      logger.error({ err: error }, "api adapter error");
       if (!res.headersSent) {
         for (const [key, value] of API_SECURITY_HEADERS) res.setHeader(key, value);
         res.status(500).type("application/json").end(JSON.stringify({ error: "internal error" }));
@@ -203,6 +208,8 @@ export function apiRouter(build: Pick<ServerBuild, "routes">): express.Router {
 
 export function createApp(options: AppOptions): express.Express {
   const app = express();
+  // First: request id, request log, HTTP metrics, /metrics (server/observability.ts).
+  app.use(observability({ build: options.build, metricsToken: options.metricsToken ?? getEnv().TOKENBOARD_METRICS_TOKEN }));
   app.disable("x-powered-by");
   app.set("trust proxy", false);
   app.use((req, _res, next) => {
@@ -225,7 +232,7 @@ export function createApp(options: AppOptions): express.Express {
     createRequestHandler({
       build: options.build,
       mode: options.mode,
-      getLoadContext: (_req, res) => ({ cspNonce: res.locals.cspNonce as string }),
+      getLoadContext: (_req, res) => ({ cspNonce: res.locals.cspNonce as string, requestId: res.locals.requestId as string }),
     }),
   );
   return app;

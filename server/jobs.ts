@@ -8,6 +8,7 @@ import type { Database } from "../db/types";
 import { expireDueGrants } from "../app/models/ledger.server";
 import { rollupJob } from "../app/models/rollup.server";
 import { detectOutliers, summarizeDetection } from "../app/models/outliers.server";
+import { metrics } from "../app/lib/metrics.server";
 
 /** What a run may report: a line for the log, and whether work is left (then it runs again at once). */
 export interface JobOutcome {
@@ -38,7 +39,10 @@ export const JOBS: Job[] = [
   { name: "ledger-expire-grants", intervalMs: 60_000, run: async (db) => { const { expired, failed } = await expireDueGrants(db); return expired || failed ? `expired grants of ${expired} users, ${failed} failed` : undefined; } },
 ];
 
-export function startJobs(databaseUrl: string, log: (line: string) => void, jobs: Job[] = JOBS): JobRunner {
+export type JobLog = (line: string, level?: "info" | "error") => void;
+
+export function startJobs(databaseUrl: string, log: JobLog, jobs: Job[] = JOBS): JobRunner {
+  const { jobSeconds, jobFailures } = metrics();
   const { db } = createDb(databaseUrl, 2);
   // One pending timer per job: a run schedules the next one when it ends, so runs never overlap.
   const timers = new Map<string, NodeJS.Timeout>();
@@ -51,11 +55,16 @@ export function startJobs(databaseUrl: string, log: (line: string) => void, jobs
       let backlog = false;
       const work = job.run(db).then(
         (outcome) => {
+          jobSeconds.observe({ job: job.name, outcome: "ok" }, (Date.now() - started) / 1000);
           const summary = typeof outcome === "object" ? outcome.summary : outcome;
           backlog = typeof outcome === "object" && outcome.backlog;
           if (summary) log(`job ${job.name}: ${summary} (${Date.now() - started} ms)`);
         },
-        (error: unknown) => log(`job ${job.name} failed: ${error instanceof Error ? error.message : String(error)}`),
+        (error: unknown) => {
+          jobSeconds.observe({ job: job.name, outcome: "failed" }, (Date.now() - started) / 1000);
+          jobFailures.inc({ job: job.name });
+          log(`job ${job.name} failed: ${error instanceof Error ? error.message : String(error)}`, "error");
+        },
       );
       running.add(work);
       await work;

@@ -10,6 +10,7 @@ import { createDb } from "../db/database";
 import { startEmbedded, type EmbeddedDatabase } from "../db/embedded";
 import { prepareDatabase } from "../db/setup";
 import { getEnv } from "../app/lib/env.server";
+import { configureLogging, logger } from "../app/lib/logger.server";
 import { registerApiKey } from "../app/lib/auth.server";
 import { ensureAdmin } from "../app/models/staff.server";
 import { ensureDemoAccounts, loadDemoDataOnce } from "../db/seed/demo-mode";
@@ -17,10 +18,12 @@ import { startJobs, type JobRunner } from "./jobs";
 import { createApp } from "./app";
 
 const dev = process.argv.includes("--dev");
-const log = (line: string) => console.log(`[tokenboard] ${line}`);
+const log = (line: string, level: "info" | "error" = "info") => logger[level](line);
 
 async function main() {
   const env = getEnv();
+  // Development may read as text; production stays JSON lines (pino-pretty is a dev dependency).
+  if (dev) configureLogging((await import("pino-pretty")).default({ colorize: true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid" }));
   let embedded: EmbeddedDatabase | undefined;
   const demo = env.DATABASE_URL === undefined;
   if (demo) {
@@ -98,6 +101,6 @@ async function main() {
 }
 
 main().catch((error: unknown) => {
-  console.error(`[tokenboard] could not start: ${error instanceof Error ? error.message : String(error)}`);
+  logger.fatal(`could not start: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(1);
 });

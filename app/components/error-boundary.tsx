@@ -1,4 +1,5 @@
 import { isRouteErrorResponse, Link, useRouteError } from "@remix-run/react";
+import { useRequestId } from "~/lib/request-id";
 
 function messageOf(data: unknown): string | null {
   if (typeof data === "string") {
@@ -22,6 +23,7 @@ const HINTS: Record<number, string> = {
 /** One error page for every route: what happened and what to do; never a stack trace. */
 export function GeneralErrorBoundary() {
   const error = useRouteError();
+  const requestId = useRequestId();
   let status = 500;
   let message = "Something went wrong on our side. Try again; if it keeps happening, tell the team that runs tokenboard.";
   if (isRouteErrorResponse(error)) {
@@ -34,6 +36,11 @@ export function GeneralErrorBoundary() {
       <h1 className="mt-1 text-lg font-semibold text-slate-900">{message}</h1>
       {HINTS[status] && messageOf(isRouteErrorResponse(error) ? error.data : null) ? (
         <p className="mt-2 text-sm text-slate-600">{HINTS[status]}</p>
+      ) : null}
+      {requestId ? (
+        <p className="mt-2 text-xs text-slate-500">
+          Reference: <code className="select-all">{requestId}</code> (quote it when you report this)
+        </p>
       ) : null}
       <Link to="/" className="mt-4 inline-block text-sm font-medium text-indigo-600 hover:underline">
         Back to overview

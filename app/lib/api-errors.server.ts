@@ -1,5 +1,6 @@
 import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from "./db.server";
 import { jsonError } from "./http.server";
+import { logger } from "./logger.server";
 
 /**
  * What an /api/v1 caller sees for an error that is not an answer already: 503 with
@@ -8,6 +9,6 @@ import { jsonError } from "./http.server";
 export function apiFailure(error: unknown): Response {
   if (error instanceof Response) return error;
   if (isDatabaseUnavailable(error)) return jsonError(503, "database unavailable, retry shortly", {}, { "retry-after": String(RETRY_AFTER_SECONDS) });
-  console.error("[tokenboard] api error", error);
+  logger.error({ err: error }, "api error");
   return jsonError(500, "internal error");
 }

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { roleMapSchema } from "../features/sso/rules";
+import { logLevelSchema } from "./logger.server";
 
 const optionalSecret = z
   .string()
@@ -57,6 +58,8 @@ const envSchema = z.object({
   TOKENBOARD_DEMO_ROWS: z.coerce.number().int().min(100).max(100_000_000).default(300_000),
   TOKENBOARD_DEMO_DAYS: z.coerce.number().int().min(14, "must be at least 14 (the planted outliers need a baseline)").max(3650).default(90),
   TOKENBOARD_JOBS: z.enum(["on", "off"]).default("on"),
+  TOKENBOARD_LOG_LEVEL: z.preprocess((value) => value || undefined, logLevelSchema),
+  TOKENBOARD_METRICS_TOKEN: optionalSecret,
   TOKENBOARD_COOKIE_SECURE: z.enum(["auto", "on", "off"]).default("auto"),
   ...oidcEnvShape,
   // API rate limits (0 = off). The per-key default stays above the ledger bench's target rate on one key.

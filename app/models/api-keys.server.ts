@@ -9,6 +9,7 @@ import type { z } from "zod";
 import type { ApiKeyScope, Database } from "../../db/types";
 import type { ApiKeyStatus, newApiKeySchema } from "../domain/api-keys";
 import { recordAudit, type Actor } from "./audit.server";
+import { logger } from "../lib/logger.server";
 
 const KEY_MARK = "tb_live_";
 /** The mark and 6 characters of the random part: enough to tell keys apart, far too little to guess one. */
@@ -107,7 +108,7 @@ export function noteApiKeyUse(db: Kysely<Database>, key: ActiveApiKey): void {
     .catch((error: unknown) => {
       // A missed "last used" is not worth failing the call it belongs to; the next use retries.
       lastUseWritten.delete(key.id);
-      console.error("[tokenboard] could not record an API key's last use", error);
+      logger.warn({ err: error }, "could not record an API key's last use");
     });
 }
 

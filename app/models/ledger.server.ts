@@ -11,6 +11,7 @@ import type { Database, LedgerEntry, LedgerKind } from "../../db/types";
 import { initialRemaining, insufficientMessage, planDebit, type OpenGrant } from "../domain/ledger";
 import { SYSTEM_ACTOR, type Actor } from "./audit.server";
 import { ledgerBatcher, ledgerWriteEntry } from "./ledger-batch.server";
+import { logger } from "../lib/logger.server";
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -249,7 +250,7 @@ export async function expireDueGrants(db: Kysely<Database>, limit = 500): Promis
       run.expired += 1;
     } catch (error) {
       run.failed += 1;
-      console.error(`[tokenboard] expiring the grants of user ${user_id} failed`, error);
+      logger.error({ err: error, userId: user_id }, "expiring a user's grants failed");
     }
   }
   return run;

@@ -803,3 +803,14 @@ export async function userActionTotals(db: Kysely<Database>, range: InstantRange
     ORDER BY user_id, action_type`.execute(db);
   return result.rows;
 }
+
+/**
+ * Rows waiting in the rollup queue, read from its id range (two primary-key lookups, whatever
+ * its size): the job consumes in id order, so the range is the queue, up to the gaps of rolled
+ * back inserts.
+ */
+export async function rollupQueueDepth(db: Kysely<Database>): Promise<number> {
+  const { rows } = await sql<{ depth: string | number }>`
+    SELECT COALESCE(max(id) - min(id) + 1, 0) AS depth FROM tokenboard.usage_rollup_queue`.execute(db);
+  return Number(rows[0]?.depth ?? 0);
+}

@@ -72,6 +72,10 @@ async function startServer(ctx: BenchContext): Promise<{ base: string; close: ()
   let how: string;
   if (fs.existsSync(buildFile)) {
     const { createApp } = await import("../../server/app");
+    // As `npm start` logs (a line per request, same cost), but to a file: stdout is the report.
+    const { configureLogging } = await import("../../app/lib/logger.server");
+    const pino = (await import("pino")).default;
+    configureLogging(pino.destination({ dest: path.resolve("bench/results/ledger-server.log"), mkdir: true }));
     const build = (await import(buildFile)) as ServerBuild;
     app.use(createApp({ build, mode: "production" }));
     how = `Remix build ${path.relative(process.cwd(), buildDir)}`;

@@ -7,8 +7,9 @@ import path from "node:path";
 import type { Kysely } from "kysely";
 import type pg from "pg";
 import { createDb } from "../../db/database";
-import { startEmbedded, type EmbeddedDatabase } from "../../db/embedded";
+import { embeddedUrl, startEmbedded, type EmbeddedDatabase } from "../../db/embedded";
 import type { Database } from "../../db/types";
+import { logger } from "../../app/lib/logger.server";
 
 export interface CliDatabase {
   db: Kysely<Database>;
@@ -38,9 +39,9 @@ export async function openCliDatabase(): Promise<CliDatabase> {
     const pgDir = path.resolve(process.env.TOKENBOARD_DATA_DIR ?? ".data", "pg");
     const port = runningEmbeddedPort(pgDir);
     if (port) {
-      url = `postgres://postgres:tokenboard@127.0.0.1:${port}/tokenboard`;
+      url = embeddedUrl(pgDir, port);
     } else {
-      embedded = await startEmbedded({ dataDir: pgDir });
+      embedded = await startEmbedded({ dataDir: pgDir, notice: (line) => logger.warn(line) });
       url = embedded.url("tokenboard");
     }
     process.env.DATABASE_URL = url;

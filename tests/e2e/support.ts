@@ -2,6 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { expect, type Page } from "@playwright/test";
 import pg from "pg";
+import { embeddedUrl } from "../../db/embedded";
 import type { StaffRole } from "../../db/types";
 
 export const ADMIN = { email: "admin@e2e.test", password: "e2e-admin-password" };
@@ -33,8 +34,9 @@ export async function logIn(page: Page, account: { email: string; password: stri
 
 /** A direct connection to the e2e server's embedded database, to compare pages with SQL. */
 export async function withE2eDatabase<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const lines = fs.readFileSync(path.join(DATA_DIR, "pg", "postmaster.pid"), "utf8").split("\n");
-  const client = new pg.Client({ connectionString: `postgres://postgres:tokenboard@127.0.0.1:${lines[3]}/tokenboard`, options: "-c search_path=tokenboard,public" });
+  const pgDir = path.join(DATA_DIR, "pg");
+  const lines = fs.readFileSync(path.join(pgDir, "postmaster.pid"), "utf8").split("\n");
+  const client = new pg.Client({ connectionString: embeddedUrl(pgDir, Number(lines[3])), options: "-c search_path=tokenboard,public" });
   await client.connect();
   try {
     return await fn(client);

@@ -16,6 +16,7 @@ import { hashPassword } from "../../lib/password.server";
 import { recordAudit } from "../../models/audit.server";
 import { findStaffByEmail } from "../../models/staff.server";
 import { identityFromClaims, sameOriginPath, type RoleRules } from "./rules";
+import { logger } from "../../lib/logger.server";
 
 export const SSO_COOKIE = "tb_oidc";
 const SSO_COOKIE_PATH = "/auth/oidc";
@@ -115,7 +116,7 @@ function openFlow(settings: SsoSettings, sealed: string | null): Flow | null {
 }
 
 function providerUnreachable(error: unknown): Response {
-  console.error("[sso] provider discovery failed:", error instanceof Error ? error.message : error);
+  logger.error({ err: error }, "sso provider discovery failed");
   return new Response(JSON.stringify({ message: "The sign-in provider could not be reached. Try again in a minute, or log in with a password if that is allowed here." }), {
     status: 502,
     headers: { "content-type": "application/json" },
@@ -195,7 +196,7 @@ export async function finishSsoLogin(request: Request, db: Kysely<Database> = ge
       claims = { ...userinfo, ...idClaims };
     }
   } catch (error) {
-    console.error("[sso] sign-in answer refused:", error instanceof Error ? error.message : error);
+    logger.warn({ err: error }, "sso sign-in answer refused");
     return refuse(401, "The sign-in could not be completed: the provider's answer did not match this sign-in. Start again from the login page.");
   }
   const actor = { id: null, label: `sso:${settings.issuer.host}`, ip: clientIp(request) };

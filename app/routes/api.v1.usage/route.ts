@@ -8,6 +8,8 @@ import { requireApiAccess } from "~/lib/auth.server";
 import { isJsonContentType, PayloadTooLargeError, readBodyText } from "~/lib/http.server";
 import { parseUsageBatch, type BatchError } from "~/domain/usage-event";
 import { databaseUnavailableResponse, getDb, isDatabaseUnavailable } from "~/lib/db.server";
+import { logger } from "~/lib/logger.server";
+import { metrics } from "~/lib/metrics.server";
 import { constraintDriftMessage, ingestBackpressure, insertUsageEvents } from "~/models/usage-ingest.server";
 
 /** 1000 events with ordinary metadata stay far below this; larger bodies are refused unread. */
@@ -79,20 +81,31 @@ async function ingest(request: Request): Promise<Response> {
   const batch = parseUsageBatch(body);
   if (batch.kind === "malformed") return refusal(400, batch.message);
   if (batch.kind === "invalid") {
+    const events = (body as { events?: unknown }).events;
+    metrics().ingestEvents.inc({ outcome: "rejected" }, Array.isArray(events) ? events.length : 0);
     return answer(422, { errors: batch.errors, message: `${batch.errors.length} error(s); nothing was stored` });
   }
   const counts = await insertUsageEvents(getDb(), batch.events);
+  metrics().ingestEvents.inc({ outcome: "accepted" }, counts.accepted);
+  metrics().ingestEvents.inc({ outcome: "duplicate" }, counts.duplicates);
+  logger.debug({ accepted: counts.accepted, duplicates: counts.duplicates }, "usage batch stored");
   return answer(200, counts);
 }
 
 export async function action({ request }: ActionFunctionArgs) {
+  const timer = metrics().ingestBatchSeconds.startTimer();
+  let response: Response;
   try {
-    return await ingest(request);
+    response = await ingest(request);
   } catch (error) {
-    if (isDatabaseUnavailable(error)) return reshapeRefusal(databaseUnavailableResponse(true));
-    // The cause goes to the server log; the caller learns that nothing was stored and, for a
-    // drifted constraint, what fixes it, never the SQL.
-    console.error("POST /api/v1/usage failed:", error);
-    return refusal(500, constraintDriftMessage(error) ?? "the batch could not be stored; nothing was stored");
+    if (isDatabaseUnavailable(error)) response = await reshapeRefusal(databaseUnavailableResponse(true));
+    else {
+      // The cause goes to the server log; the caller learns that nothing was stored and, for a
+      // drifted constraint, what fixes it, never the SQL.
+      logger.error({ err: error }, "POST /api/v1/usage failed");
+      response = refusal(500, constraintDriftMessage(error) ?? "the batch could not be stored; nothing was stored");
+    }
   }
+  timer({ status: response.status });
+  return response;
 }
