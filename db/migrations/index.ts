@@ -16,6 +16,7 @@ import * as m0015 from "./0015_queue_serial_scans";
 import * as m0016 from "./0016_per_user_rollups_hot_updates";
 import * as m0017 from "./0017_queue_priced_rows";
 import * as m0018 from "./0018_user_month_open_days";
+import * as m0020 from "./0020_login_throttle_password_resets";
 
 /** Migrations in order. Static imports so that the server bundle, tsx and vitest all see the same list. */
 export const migrations: Record<string, Migration> = {
@@ -36,4 +37,5 @@ export const migrations: Record<string, Migration> = {
   "0016_per_user_rollups_hot_updates": m0016,
   "0017_queue_priced_rows": m0017,
   "0018_user_month_open_days": m0018,
+  "0020_login_throttle_password_resets": m0020,
 };

@@ -3,15 +3,10 @@ import { data, redirect } from "@remix-run/node";
 import { Form, useActionData, useNavigation, useSearchParams } from "@remix-run/react";
 import { z } from "zod";
 import { getStaff, login } from "~/lib/auth.server";
+import { safeRedirect } from "~/lib/safe-redirect";
 import { formObject, parseWith } from "~/lib/validation";
 
 export const meta: MetaFunction = () => [{ title: "Log in · tokenboard" }];
-
-/** Only same-site paths: an open redirect would let a link send staff elsewhere after login. */
-function safeRedirect(to: string | null | undefined): string {
-  if (!to || !to.startsWith("/") || to.startsWith("//") || to.startsWith("/\\")) return "/";
-  return to;
-}
 
 const loginSchema = z.object({
   email: z.string().trim().min(1, "Enter your email").max(254).email("Enter a valid email address"),
@@ -21,7 +16,8 @@ const loginSchema = z.object({
 
 export async function loader({ request }: LoaderFunctionArgs) {
   const staff = await getStaff(request);
-  if (staff) throw redirect(safeRedirect(new URL(request.url).searchParams.get("redirectTo")));
+  const url = new URL(request.url);
+  if (staff) throw redirect(safeRedirect(url.searchParams.get("redirectTo"), url.origin));
   return null;
 }
 
@@ -30,9 +26,11 @@ export async function action({ request }: ActionFunctionArgs) {
   if (!parsed.ok) return data({ errors: parsed.errors, message: null }, { status: 400 });
   const result = await login(request, parsed.data.email, parsed.data.password);
   if (!result.ok) {
-    return data({ errors: {} as Record<string, string>, message: result.message }, { status: result.reason === "locked" ? 429 : 401 });
+    const errors = {} as Record<string, string>;
+    if (result.reason === "invalid") return data({ errors, message: result.message }, { status: 401 });
+    return data({ errors, message: result.message }, { status: 429, headers: { "Retry-After": String(result.retryAfterSeconds) } });
   }
-  throw redirect(safeRedirect(parsed.data.redirectTo), { headers: { "Set-Cookie": result.setCookie } });
+  throw redirect(safeRedirect(parsed.data.redirectTo, new URL(request.url).origin), { headers: { "Set-Cookie": result.setCookie } });
 }
 
 export default function LoginPage() {
