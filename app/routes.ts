@@ -4,6 +4,7 @@ import { index, layout, route, type RouteConfig } from "@remix-run/route-config"
 export default [
   route("login", "routes/login/route.tsx"),
   route("logout", "routes/logout/route.tsx"),
+  route("reset/:token", "routes/reset/route.tsx"),
   route("healthz", "routes/healthz/route.ts"),
 
   layout("routes/_dashboard/layout.tsx", [
@@ -19,6 +20,7 @@ export default [
     route("reports", "routes/reports/route.tsx"),
     route("audit", "routes/audit/route.tsx"),
     route("staff", "routes/staff/route.tsx"),
+    route("account", "routes/account/route.tsx"),
   ]),
 
   route("reports/export.csv", "routes/reports.export/route.ts"),

@@ -34,7 +34,7 @@ export function sha256(value: string): string {
   return createHash("sha256").update(value).digest("hex");
 }
 
-export function readCookie(request: Request, name: string): string | null {
+function readCookie(request: Request, name: string): string | null {
   const header = request.headers.get("cookie");
   if (!header) return null;
   for (const part of header.split(";")) {
@@ -55,6 +55,12 @@ function sessionCookie(request: Request, value: string, maxAgeSeconds: number): 
   const parts = [`${SESSION_COOKIE}=${value}`, "Path=/", "HttpOnly", "SameSite=Lax", `Max-Age=${maxAgeSeconds}`];
   if (secureCookie(request)) parts.push("Secure");
   return parts.join("; ");
+}
+
+/** The id (hash) of the session the request carries, valid or not. */
+export function currentSessionId(request: Request): string | null {
+  const token = readCookie(request, SESSION_COOKIE);
+  return token ? sha256(token) : null;
 }
 
 export function actorOf(staff: Staff, request?: Request): Actor {

@@ -48,6 +48,9 @@ export default function LoginPage() {
         </div>
         <Form method="post" className="space-y-4 rounded-lg border border-slate-200 bg-white p-6 shadow-sm" noValidate>
           <h1 className="text-lg font-semibold">Log in</h1>
+          {params.get("reset") === "done" && !actionData ? (
+            <p role="status" className="rounded-md bg-emerald-50 px-3 py-2 text-sm text-emerald-800">Password set. Log in with your new password.</p>
+          ) : null}
           {actionData?.message ? (
             <p role="alert" className="rounded-md bg-rose-50 px-3 py-2 text-sm text-rose-700">
               {actionData.message}
