@@ -10,21 +10,30 @@ import { RESET_LINK_UNUSABLE } from "../domain/account-forms";
 import { sha256 } from "../lib/auth.server";
 import { hashPassword, verifyPassword } from "../lib/password.server";
 import { recordAudit, type Actor } from "./audit.server";
-import { clearLoginFailures } from "./login-throttle.server";
+import { describeWait } from "../domain/login-throttle";
+import { clearLoginFailures, loginWaitSeconds, recordLoginFailure } from "./login-throttle.server";
 
 export type AccountChangeResult = { ok: true } | { ok: false; field: string; message: string };
 
 /** How long an admin-issued reset link works. */
 export const RESET_LINK_TTL_MS = 24 * 60 * 60 * 1000;
 
-/** Changes one's own password (the current one required); ends every session but `keepSessionId`'s. */
+/**
+ * Changes one's own password (the current one required); ends every session but
+ * `keepSessionId`'s. Wrong current passwords count like failed logins from that address, so a
+ * borrowed session cannot be used to guess the password.
+ */
 export async function changeOwnPassword(
   db: Kysely<Database>,
   actor: Actor,
   input: { staffId: string; currentPassword: string; newPassword: string; keepSessionId: string | null },
 ): Promise<AccountChangeResult> {
-  const row = await db.selectFrom("staff_users").select(["password_hash", "email"]).where("id", "=", input.staffId).executeTakeFirst();
-  if (!row || !(await verifyPassword(row.password_hash, input.currentPassword))) {
+  const row = await db.selectFrom("staff_users").select(["password_hash", "email"]).where("id", "=", input.staffId).executeTakeFirstOrThrow();
+  const address = actor.ip || "unknown";
+  const wait = await loginWaitSeconds(db, row.email, address);
+  if (wait > 0) return { ok: false, field: "current_password", message: `too many wrong passwords: wait ${describeWait(wait)}` };
+  if (!(await verifyPassword(row.password_hash, input.currentPassword))) {
+    await recordLoginFailure(db, row.email, address);
     return { ok: false, field: "current_password", message: "is not your current password" };
   }
   const passwordHash = await hashPassword(input.newPassword);

@@ -182,3 +182,15 @@ describe("admin unlock", () => {
     expect((result.data as { errors: Record<string, string> }).errors.staff_id).toBe("no such staff member");
   });
 });
+
+describe("guessing the current password through a session", () => {
+  it("counts like failed logins: after five wrong ones the next must wait, even with the right one", async () => {
+    const me = await staffSession(t.db, "support");
+    const attempt = (current: string) =>
+      outcome(accountAction({ request: post(me, "/account", { intent: "password", current_password: current, new_password: "a new long password", confirm_password: "a new long password" }), params: {}, context: {} }));
+    for (let i = 0; i < FREE_FAILED_LOGINS; i += 1) expect((await attempt(`guess ${i}`)).status).toBe(422);
+    const blocked = await attempt(TEST_PASSWORD);
+    expect((blocked.data as { result: { error: Record<string, string[]> } }).result.error.current_password?.[0]).toMatch(/too many wrong passwords: wait 1 second/);
+    expect(await loginWorks(me.email, TEST_PASSWORD)).toBe(true);
+  });
+});
