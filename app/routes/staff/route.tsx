@@ -110,21 +110,14 @@ function columns(meId: string, busy: boolean): ColumnDef<StaffRow>[] {
       header: () => <span className="sr-only">Access</span>,
       enableSorting: false,
       cell: ({ row }) => (
-        <Form method="post">
-          <input type="hidden" name="intent" value={row.original.disabled ? "enable" : "disable"} />
-          <input type="hidden" name="staff_id" value={row.original.id} />
-          <button type="submit" disabled={busy} className="rounded border border-slate-300 px-2 py-0.5 hover:bg-slate-100" aria-label={`${row.original.disabled ? "Enable" : "Disable"} ${row.original.email}`}>
-            {row.original.disabled ? "Enable" : "Disable"}
-          </button>
-        </Form>
-      ),
-    },
-    {
-      id: "login",
-      header: () => <span className="sr-only">Login help</span>,
-      enableSorting: false,
-      cell: ({ row }) => (
-        <div className="flex gap-1">
+        <div className="flex max-w-[10.5rem] flex-wrap gap-1">
+          <Form method="post">
+            <input type="hidden" name="intent" value={row.original.disabled ? "enable" : "disable"} />
+            <input type="hidden" name="staff_id" value={row.original.id} />
+            <button type="submit" disabled={busy} className="rounded border border-slate-300 px-2 py-0.5 hover:bg-slate-100" aria-label={`${row.original.disabled ? "Enable" : "Disable"} ${row.original.email}`}>
+              {row.original.disabled ? "Enable" : "Disable"}
+            </button>
+          </Form>
           <Form method="post">
             <input type="hidden" name="intent" value="unlock" />
             <input type="hidden" name="staff_id" value={row.original.id} />
@@ -133,7 +126,7 @@ function columns(meId: string, busy: boolean): ColumnDef<StaffRow>[] {
           <Form method="post">
             <input type="hidden" name="intent" value="reset_link" />
             <input type="hidden" name="staff_id" value={row.original.id} />
-            <button type="submit" disabled={busy} className="rounded border border-slate-300 px-2 py-0.5 hover:bg-slate-100" aria-label={`Reset link for ${row.original.email}`}>Reset link</button>
+            <button type="submit" disabled={busy} className="whitespace-nowrap rounded border border-slate-300 px-2 py-0.5 hover:bg-slate-100" aria-label={`Reset link for ${row.original.email}`}>Reset link</button>
           </Form>
         </div>
       ),
