@@ -4,6 +4,7 @@ import { index, layout, route, type RouteConfig } from "@remix-run/route-config"
 export default [
   route("login", "routes/login/route.tsx"),
   route("logout", "routes/logout/route.tsx"),
+  route("reset/:token", "routes/reset/route.tsx"),
   route("healthz", "routes/healthz/route.ts"),
   route("auth/oidc", "routes/auth.oidc/route.ts"),
   route("auth/oidc/callback", "routes/auth.oidc.callback/route.tsx"),
@@ -22,6 +23,7 @@ export default [
     route("audit", "routes/audit/route.tsx"),
     route("staff", "routes/staff/route.tsx"),
     route("api-keys", "routes/api-keys/route.tsx"),
+    route("account", "routes/account/route.tsx"),
   ]),
 
   route("reports/export.csv", "routes/reports.export/route.ts"),

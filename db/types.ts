@@ -87,6 +87,25 @@ export interface LoginAttemptsTable {
   attempted_at: DefaultedTimestamp;
 }
 
+/** Failed logins of one (lower-cased email, client address) pair; see app/domain/login-throttle.ts. */
+export interface LoginThrottlesTable {
+  email: string;
+  ip: string;
+  failures: number;
+  last_failure_at: Timestamp;
+  blocked_until: Timestamp | null;
+}
+
+/** Admin-issued one-time password reset links (sha256 of the token). */
+export interface StaffPasswordResetsTable {
+  token_hash: string;
+  staff_id: string;
+  created_by: string | null;
+  created_at: DefaultedTimestamp;
+  expires_at: Timestamp;
+  used_at: Timestamp | null;
+}
+
 export type ApiKeyScope = "ingest" | "ledger" | "read";
 
 export interface ApiKeysTable {
@@ -303,6 +322,8 @@ export interface Database {
   staff_users: StaffUsersTable;
   staff_sessions: StaffSessionsTable;
   login_attempts: LoginAttemptsTable;
+  login_throttles: LoginThrottlesTable;
+  staff_password_resets: StaffPasswordResetsTable;
   api_keys: ApiKeysTable;
   audit_log: AuditLogTable;
   override_history: OverrideHistoryTable;

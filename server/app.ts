@@ -10,6 +10,7 @@ import express, { type NextFunction, type Request, type Response } from "express
 import { getEnv } from "../app/lib/env.server";
 import { logger } from "../app/lib/logger.server";
 import { observability } from "./observability";
+import type { TrustProxy } from "../app/lib/env.server";
 
 export interface AppOptions {
   build: ServerBuild | (() => Promise<ServerBuild>);
@@ -19,6 +20,8 @@ export interface AppOptions {
   clientDir?: string;
   /** Opens /metrics beyond loopback (default: TOKENBOARD_METRICS_TOKEN). */
   metricsToken?: string;
+  /** TOKENBOARD_TRUST_PROXY: whose X-Forwarded-* headers to believe (default: nobody). */
+  trustProxy?: TrustProxy;
 }
 
 /** Every answer's security headers but the CSP, which pages and the API set differently. */
@@ -37,11 +40,23 @@ const BASE_SECURITY_HEADERS: [string, string][] = [
  */
 const API_SECURITY_HEADERS: [string, string][] = [...BASE_SECURITY_HEADERS, ["Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"]];
 
+/** One year; browsers only take it from an https answer, so plain-http setups are unaffected. */
+const HSTS: [string, string] = ["Strict-Transport-Security", "max-age=31536000"];
+
+/**
+ * The answer's HSTS header when the request came over https, directly or per a trusted proxy
+ * (req.secure follows the trust-proxy setting).
+ */
+function transportHeaders(req: Request): [string, string][] {
+  return req.secure ? [HSTS] : [];
+}
+
 export function securityHeaders(mode: "production" | "development") {
-  return (_req: Request, res: Response, next: NextFunction) => {
+  return (req: Request, res: Response, next: NextFunction) => {
     const nonce = randomBytes(16).toString("base64");
     res.locals.cspNonce = nonce;
     for (const [key, value] of BASE_SECURITY_HEADERS) res.setHeader(key, value);
+    for (const [key, value] of transportHeaders(req)) res.setHeader(key, value);
     if (mode === "production") {
       res.setHeader(
         "Content-Security-Policy",
@@ -82,7 +97,7 @@ export function refuseCrossSitePosts(req: Request, res: Response, next: NextFunc
   if (originHost === req.headers.host) return next();
   // This check runs before the page middleware (the API router sits between them): the refusal
   // brings its own security headers.
-  for (const [key, value] of API_SECURITY_HEADERS) res.setHeader(key, value);
+  for (const [key, value] of [...API_SECURITY_HEADERS, ...transportHeaders(req)]) res.setHeader(key, value);
   res.status(403).type("text/plain").send("Cross-site request refused: submit the form from tokenboard itself.");
 }
 
@@ -151,7 +166,8 @@ function serveModuleFunction(fn: RouteFunction) {
           init.duplex = "half";
         }
       }
-      const request = new globalThis.Request(`http://${req.headers.host ?? "localhost"}${req.originalUrl}`, init);
+      // As Remix's adapter builds it: protocol and host as the trusted proxy reports them.
+      const request = new globalThis.Request(`${req.protocol}://${req.get("host") ?? "localhost"}${req.originalUrl}`, init);
       let response: unknown;
       try {
         response = await fn({ request, params: req.params, context: {} });
@@ -161,7 +177,7 @@ function serveModuleFunction(fn: RouteFunction) {
       }
       if (!(response instanceof globalThis.Response)) throw new Error(`${req.path}: an API route must answer a Response`);
       const headers: string[] = [];
-      for (const [key, value] of API_SECURITY_HEADERS) headers.push(key, value);
+      for (const [key, value] of [...API_SECURITY_HEADERS, ...transportHeaders(req)]) headers.push(key, value);
       for (const [key, value] of response.headers) {
         if (key === "set-cookie") continue;
         // As express's res.append (and so Remix's adapter) wrote it.
@@ -206,17 +222,25 @@ export function apiRouter(build: Pick<ServerBuild, "routes">): express.Router {
   return router;
 }
 
+/**
+ * Sets whose X-Forwarded-* to believe, then passes the client address on in our own header
+ * (anything a client sends under that name is replaced): req.ip is the socket's address, or
+ * the one a trusted proxy reports. Throttling, audit and sessions read it (clientIp).
+ */
+export function applyProxyTrust(app: express.Express, trustProxy: TrustProxy): void {
+  app.set("trust proxy", trustProxy);
+  app.use((req, _res, next) => {
+    req.headers[CLIENT_IP_HEADER] = req.ip ?? req.socket.remoteAddress ?? "";
+    next();
+  });
+}
+
 export function createApp(options: AppOptions): express.Express {
   const app = express();
   // First: request id, request log, HTTP metrics, /metrics (server/observability.ts).
   app.use(observability({ build: options.build, metricsToken: options.metricsToken ?? getEnv().TOKENBOARD_METRICS_TOKEN }));
   app.disable("x-powered-by");
-  app.set("trust proxy", false);
-  app.use((req, _res, next) => {
-    // Our own header for the client address; anything a client sends under this name is dropped.
-    req.headers[CLIENT_IP_HEADER] = req.socket.remoteAddress ?? "";
-    next();
-  });
+  applyProxyTrust(app, options.trustProxy ?? false);
   app.use(refuseCrossSitePosts);
   // In production the API's route functions are called directly (same code, same answers).
   if (typeof options.build !== "function") app.use(apiRouter(options.build));

@@ -87,13 +87,14 @@ async function main() {
       mode: "development",
       devMiddleware: viteServer.middlewares,
       build: () => viteServer.ssrLoadModule("virtual:remix/server-build") as Promise<ServerBuild>,
+      trustProxy: env.TOKENBOARD_TRUST_PROXY,
     });
   } else {
     const buildDir = process.env.TOKENBOARD_BUILD_DIR ?? "build";
     const buildPath = path.resolve(buildDir, "server/index.js");
     if (!fs.existsSync(buildPath)) throw new Error("no build found: run `npm run build` first (npm start does it for you)");
     const build = (await import(buildPath)) as ServerBuild;
-    app = createApp({ mode: "production", build, clientDir: path.resolve(buildDir, "client") });
+    app = createApp({ mode: "production", build, clientDir: path.resolve(buildDir, "client"), trustProxy: env.TOKENBOARD_TRUST_PROXY });
   }
   running.server = app.listen(env.PORT, env.HOST, () => {
     log(`serving on http://localhost:${env.PORT}`);

@@ -6,6 +6,7 @@ import type { StaffRole } from "../../db/types";
  */
 export const PERMISSIONS = {
   "dashboard:read": ["admin", "support", "analyst"],
+  "account:self": ["admin", "support", "analyst"],
   "ledger:read": ["admin", "support"],
   "ledger:adjust": ["admin", "support"],
   "outliers:acknowledge": ["admin", "support"],

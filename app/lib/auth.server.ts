@@ -4,24 +4,28 @@
  */
 import { randomBytes } from "node:crypto";
 import { redirect } from "@remix-run/node";
-import { sql, type Kysely } from "kysely";
+import type { Kysely } from "kysely";
+import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
 import type { ApiKeyScope, Database, StaffRole } from "../../db/types";
+import { describeWait } from "../domain/login-throttle";
 import { can, type Permission } from "../domain/permissions";
 import { findActiveApiKey, noteApiKeyUse, sha256 } from "../models/api-keys.server";
 import { recordAudit, type Actor } from "../models/audit.server";
+import { clearLoginFailures, loginWaitSeconds, recordLoginFailure } from "../models/login-throttle.server";
 import { findStaffByEmail } from "../models/staff.server";
 import { databaseUnavailableResponse, getDb, isDatabaseUnavailable } from "./db.server";
 import { countFailedKey, consumeKeyRequest, refuseAddressOverFailedKeys } from "./api-rate-limit.server";
+import { getEnv } from "./env.server";
 import { clientIp, isJsonContentType, jsonError } from "./http.server";
-import { verifyPassword } from "./password.server";
+import { hashPassword, verifyPassword } from "./password.server";
+
+export { FREE_FAILED_LOGINS } from "../domain/login-throttle";
 
 export { registerApiKey, sha256 } from "../models/api-keys.server";
 export { configureApiRateLimits } from "./api-rate-limit.server";
 
 export const SESSION_COOKIE = "tb_session";
 const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
-export const MAX_FAILED_LOGINS = 5;
-export const LOCKOUT_MS = 15 * 60 * 1000;
 
 export interface Staff {
   id: string;
@@ -52,6 +56,12 @@ function sessionCookie(request: Request, value: string, maxAgeSeconds: number): 
   const parts = [`${SESSION_COOKIE}=${value}`, "Path=/", "HttpOnly", "SameSite=Lax", `Max-Age=${maxAgeSeconds}`];
   if (secureCookie(request)) parts.push("Secure");
   return parts.join("; ");
+}
+
+/** The id (hash) of the session the request carries, valid or not. */
+export function currentSessionId(request: Request): string | null {
+  const token = readCookie(request, SESSION_COOKIE);
+  return token ? sha256(token) : null;
 }
 
 export function actorOf(staff: Staff, request?: Request): Actor {
@@ -100,37 +110,74 @@ export async function requireStaff(request: Request, permission: Permission = "d
 
 export type LoginResult =
   | { ok: true; staff: Staff; setCookie: string }
-  | { ok: false; reason: "invalid" | "locked"; message: string };
+  | { ok: false; reason: "invalid"; message: string }
+  | { ok: false; reason: "throttled" | "rate_limited"; message: string; retryAfterSeconds: number };
 
-async function recentFailures(db: Kysely<Database>, email: string): Promise<number> {
-  const row = await db
-    .selectFrom("login_attempts")
-    .select((eb) => eb.fn.countAll<number>().as("n"))
-    .where(sql<string>`lower(email)`, "=", email.toLowerCase())
-    .where("succeeded", "=", false)
-    .where("attempted_at", ">", new Date(Date.now() - LOCKOUT_MS))
-    .executeTakeFirstOrThrow();
-  return row.n;
+let addressLimiter: RateLimiterMemory | undefined;
+
+/**
+ * Failed logins per client address across all emails (TOKENBOARD_LOGIN_ADDRESS_LIMIT a minute):
+ * each attempt takes a point before the password hash runs, a success gives it back. Answers
+ * the seconds to wait, or 0. In memory: a per-process bound on guessing and hashing work.
+ */
+async function takeAddressAttempt(address: string): Promise<number> {
+  addressLimiter ??= new RateLimiterMemory({ points: getEnv().TOKENBOARD_LOGIN_ADDRESS_LIMIT, duration: 60, keyPrefix: "login-address" });
+  try {
+    await addressLimiter.consume(address);
+    return 0;
+  } catch (rejection) {
+    if (rejection instanceof RateLimiterRes) return Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));
+    throw rejection;
+  }
+}
+
+let dummyHash: Promise<string> | undefined;
+
+/**
+ * Unknown and disabled emails are checked against this hash, so every answer costs one argon2
+ * verification and its time does not tell staff emails from others.
+ */
+function passwordHashOf(user: { password_hash: string; disabled_at: Date | null } | undefined): Promise<string> {
+  if (user && user.disabled_at === null) return Promise.resolve(user.password_hash);
+  dummyHash ??= hashPassword(randomBytes(24).toString("base64url"));
+  return dummyHash;
 }
 
 /**
- * Checks a password. After MAX_FAILED_LOGINS failures for one email within LOCKOUT_MS the
- * email is locked for LOCKOUT_MS, whether or not a staff member has it (so the answer does
- * not reveal which emails exist). A successful login always starts a new session.
+ * Checks a password. Wrong passwords are throttled per (email, client address), whether or not
+ * the email is staff (so the answer does not reveal which emails exist): after
+ * FREE_FAILED_LOGINS failures the pair waits 1 s, 2 s, 4 s … (app/domain/login-throttle.ts),
+ * and only that pair: the real user elsewhere can still log in. A successful login always
+ * starts a new session.
  */
 export async function login(request: Request, email: string, password: string, db: Kysely<Database> = getDb()): Promise<LoginResult> {
   const ip = clientIp(request);
-  const lockedMessage = "Too many failed attempts. Wait 15 minutes or ask an admin to unlock the account.";
-  if ((await recentFailures(db, email)) >= MAX_FAILED_LOGINS) {
-    return { ok: false, reason: "locked", message: lockedMessage };
+  const address = ip || "unknown";
+  const addressWait = await takeAddressAttempt(address);
+  if (addressWait > 0) {
+    return { ok: false, reason: "rate_limited", retryAfterSeconds: addressWait, message: `Too many failed logins from your address. Try again in ${describeWait(addressWait)}.` };
+  }
+  const pairWait = await loginWaitSeconds(db, email, address);
+  if (pairWait > 0) {
+    return {
+      ok: false,
+      reason: "throttled",
+      retryAfterSeconds: pairWait,
+      message: `Too many failed attempts for this email. Wait ${describeWait(pairWait)} and try again, or ask an admin to unlock the account.`,
+    };
   }
   const user = await findStaffByEmail(db, email);
-  const valid = user !== undefined && user.disabled_at === null && (await verifyPassword(user.password_hash, password));
+  const passwordMatches = await verifyPassword(await passwordHashOf(user), password);
+  const valid = user !== undefined && user.disabled_at === null && passwordMatches;
   await db.insertInto("login_attempts").values({ email, ip, succeeded: valid }).execute();
   if (!valid || !user) {
+    const delay = await recordLoginFailure(db, email, address);
     if (user) await recordAudit(db, { id: user.id, label: user.email, ip }, { action: "auth.login_failed", targetType: "staff", targetId: user.id });
-    return { ok: false, reason: "invalid", message: "Email or password is incorrect." };
+    const wait = delay > 0 ? ` Too many failed attempts: wait ${describeWait(delay)} before the next one.` : "";
+    return { ok: false, reason: "invalid", message: `Email or password is incorrect.${wait}` };
   }
+  await addressLimiter?.reward(address);
+  await clearLoginFailures(db, email, address);
   const token = randomBytes(32).toString("base64url");
   await db.transaction().execute(async (trx) => {
     await trx

@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { z } from "zod";
 import { roleMapSchema } from "../features/sso/rules";
 import { logLevelSchema } from "./logger.server";
@@ -42,6 +43,48 @@ const oidcEnvShape = {
   TOKENBOARD_OIDC_DOMAIN_ROLES: optionalText.pipe(roleMapSchema("email domain")),
   TOKENBOARD_LOCAL_LOGIN: z.enum(["on", "off"]).default("on"),
 };
+/** Express's names for address ranges, usable in TOKENBOARD_TRUST_PROXY. */
+const PROXY_PRESETS = ["loopback", "linklocal", "uniquelocal"];
+
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_PRESETS.includes(entry)) return true;
+  const [address = "", bits, ...rest] = entry.split("/");
+  const family = isIP(address);
+  if (!family || rest.length) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+/**
+ * TOKENBOARD_TRUST_PROXY: whom to believe about X-Forwarded-For/-Proto/-Host. "off" (default):
+ * nobody, the socket is the client. A number: that many proxies in front. Otherwise a comma list
+ * of proxy addresses, CIDR ranges or loopback/linklocal/uniquelocal. Express's "trust proxy".
+ */
+export const trustProxySchema = z
+  .string()
+  .trim()
+  .default("off")
+  .transform((value, ctx): false | number | string[] => {
+    if (value === "" || value === "off") return false;
+    if (/^\d+$/.test(value)) {
+      const hops = Number(value);
+      if (hops >= 1 && hops <= 10) return hops;
+    } else {
+      const entries = value.split(",").map((e) => e.trim()).filter(Boolean);
+      if (entries.length && entries.every(isProxyAddress)) return entries;
+    }
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: "must be off, a hop count 1-10, or a comma list of proxy addresses/CIDR ranges (or loopback, linklocal, uniquelocal)" });
+    return z.NEVER;
+  });
+
+export type TrustProxy = z.output<typeof trustProxySchema>;
+
+/** Parses one TOKENBOARD_TRUST_PROXY value; a bad one throws naming the variable. */
+export function trustProxySetting(value: string | undefined): TrustProxy {
+  const parsed = trustProxySchema.safeParse(value);
+  if (!parsed.success) throw new Error(`invalid environment:\n  TOKENBOARD_TRUST_PROXY: ${parsed.error.issues[0]?.message ?? "invalid"}`);
+  return parsed.data;
+}
 
 const envSchema = z.object({
   DATABASE_URL: z.string().url("must be a postgres:// URL").optional().or(z.literal("").transform(() => undefined)),
@@ -67,6 +110,9 @@ const envSchema = z.object({
   TOKENBOARD_API_KEY_RATE_WINDOW: z.coerce.number().int().min(1, "must be at least 1 (seconds)").max(86_400).default(10),
   TOKENBOARD_API_FAILED_KEY_LIMIT: z.coerce.number().int().min(0).default(20),
   TOKENBOARD_API_FAILED_KEY_WINDOW: z.coerce.number().int().min(1, "must be at least 1 (seconds)").max(86_400).default(60),
+  TOKENBOARD_TRUST_PROXY: trustProxySchema,
+  /** Failed logins one client address may make per minute, across all emails. */
+  TOKENBOARD_LOGIN_ADDRESS_LIMIT: z.coerce.number().int().min(1).max(100_000).default(20),
 });
 
 export type Env = z.infer<typeof envSchema>;

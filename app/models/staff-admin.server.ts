@@ -9,6 +9,7 @@ import type { Database, StaffRole } from "../../db/types";
 import { ROLES } from "../domain/permissions";
 import { STORABLE_TEXT, UNSTORABLE_MESSAGE } from "../domain/storable-text";
 import { recordAudit, type Actor } from "./audit.server";
+import { clearLoginFailures } from "./login-throttle.server";
 import { createStaff, findStaffByEmail, type StaffSummary } from "./staff.server";
 
 export const roleSchema = z.enum(ROLES as [StaffRole, ...StaffRole[]], { errorMap: () => ({ message: `must be one of ${ROLES.join(", ")}` }) });
@@ -75,6 +76,17 @@ export async function setStaffDisabled(db: Kysely<Database>, actor: Actor, staff
     // A disabled account is logged out everywhere at once.
     if (disabled) await trx.deleteFrom("staff_sessions").where("staff_id", "=", staffId).execute();
     await recordAudit(trx, actor, { action: disabled ? "staff.disable" : "staff.enable", targetType: "staff", targetId: staffId, before: { email: target.email, disabled: !disabled }, after: { disabled } });
+    return { ok: true };
+  });
+}
+
+/** Clears the login throttling of a staff member's email, from every address; audited. */
+export async function unlockStaffLogin(db: Kysely<Database>, actor: Actor, staffId: string): Promise<StaffChangeResult> {
+  return db.transaction().execute(async (trx) => {
+    const target = await trx.selectFrom("staff_users").select("email").where("id", "=", staffId).executeTakeFirst();
+    if (!target) return { ok: false, field: "staff_id", message: "no such staff member" };
+    const cleared = await clearLoginFailures(trx, target.email);
+    await recordAudit(trx, actor, { action: "staff.unlock", targetType: "staff", targetId: staffId, before: { email: target.email, throttledAddresses: cleared }, after: { throttledAddresses: 0 } });
     return { ok: true };
   });
 }

@@ -17,6 +17,7 @@ import * as m0016 from "./0016_per_user_rollups_hot_updates";
 import * as m0017 from "./0017_queue_priced_rows";
 import * as m0018 from "./0018_user_month_open_days";
 import * as m0019 from "./0019_ledger_system_keys";
+import * as m0020 from "./0020_login_throttle_password_resets";
 import * as m0021 from "./0021_api_key_management";
 import * as m0024 from "./0024_billing_tables";
 
@@ -40,6 +41,7 @@ export const migrations: Record<string, Migration> = {
   "0017_queue_priced_rows": m0017,
   "0018_user_month_open_days": m0018,
   "0019_ledger_system_keys": m0019,
+  "0020_login_throttle_password_resets": m0020,
   "0021_api_key_management": m0021,
   "0024_billing_tables": m0024,
 };

@@ -8,7 +8,9 @@ import { registerApiKey } from "../../app/lib/auth.server";
 import { adjustBalance } from "../../app/models/ledger.server";
 import { createStaff } from "../../app/models/staff.server";
 import { importUsageCsv, UsageImportError } from "../../app/models/usage-import.server";
+import { action as accountAction } from "../../app/routes/account/route";
 import { action as loginAction } from "../../app/routes/login/route";
+import { action as resetAction } from "../../app/routes/reset/route";
 import { action as logoutAction } from "../../app/routes/logout/route";
 import { action as outliersAction } from "../../app/routes/outliers/route";
 import { action as overridesAction } from "../../app/routes/overrides/route";
@@ -30,6 +32,7 @@ type Action = (args: { request: Request; params: Record<string, string>; context
 const WATCHED = [
   "token_usage", "ledger_entries", "token_balances", "audit_log", "ai_action_token_overrides", "override_history",
   "staff_users", "staff_sessions", "login_attempts", "api_keys", "outlier_flags", "app_users", "settings",
+  "login_throttles", "staff_password_resets",
 ] as const;
 type Watched = (typeof WATCHED)[number];
 type State = Record<Watched, { n: number; digest: string | null }>;
@@ -188,7 +191,7 @@ const FORMS: FormCase[] = [
     path: "/staff",
     numRuns: 60,
     fields: () => ({
-      intent: field(fc.constantFrom("create", "role", "disable", "enable")),
+      intent: field(fc.constantFrom("create", "role", "disable", "enable", "unlock", "reset_link")),
       email: field(fc.emailAddress()),
       name: field(fc.string({ maxLength: 20 })),
       role: field(fc.constantFrom("admin", "support", "analyst", "root")),
@@ -225,7 +228,35 @@ const FORMS: FormCase[] = [
       redirectTo: field(fc.constantFrom("/", "/users", "//evil.example", "https://evil.example/", "/\\evil.example")),
     }),
     // A wrong password is recorded (throttling) and, for a staff email, audited: by design.
-    refusalMayWrite: (o) => (o.status === 401 ? ["login_attempts", "audit_log"] : []),
+    refusalMayWrite: (o) => (o.status === 401 ? ["login_attempts", "audit_log", "login_throttles"] : []),
+  },
+  {
+    name: "account: password, time zone",
+    someAccepted: true,
+    action: accountAction as Action,
+    path: "/account",
+    numRuns: 40,
+    fields: () => ({
+      intent: field(fc.constantFrom("password", "timezone")),
+      current_password: field(fc.constantFrom(TEST_PASSWORD, "wrong password")),
+      // An accepted change keeps the sessions' password, so the other cases still log in.
+      new_password: field(fc.constantFrom(TEST_PASSWORD, "short")),
+      confirm_password: field(fc.constantFrom(TEST_PASSWORD, "something else")),
+      timezone: field(fc.constantFrom("UTC", "Europe/Berlin", "Mars/Olympus", "")),
+    }),
+    // A wrong current password counts as a failed login (throttling): by design.
+    refusalMayWrite: (o) => (o.status === 422 || o.status === 429 ? ["login_throttles"] : []),
+  },
+  {
+    name: "reset: set a password through a link",
+    action: resetAction as Action,
+    path: "/reset/x",
+    numRuns: 20,
+    params: fc.record({ token: fc.oneof(fc.constant("A".repeat(43)), fc.string({ maxLength: 50 })) }),
+    fields: () => ({
+      new_password: field(fc.constantFrom("a long new password", "short")),
+      confirm_password: field(fc.constantFrom("a long new password", "other")),
+    }),
   },
   {
     name: "logout",

@@ -41,6 +41,8 @@ const MATRIX: Record<string, { loader?: Expectation; action?: Expectation }> = {
   // Single sign-on is not configured in this test: both answer 404 to everyone.
   "routes/auth.oidc/route.ts": { loader: { permission: "public", allowed: 404 } },
   "routes/auth.oidc.callback/route.tsx": { loader: { permission: "public", allowed: 404 } },
+  // A made-up reset token: the page says the link is unusable (404); an empty form is 422.
+  "routes/reset/route.tsx": { loader: { permission: "public", allowed: 404 }, action: { permission: "public", allowed: 422 } },
   "routes/_dashboard/layout.tsx": { loader: page("dashboard:read") },
   "routes/overview/route.tsx": { loader: page("dashboard:read") },
   "routes/action-types/route.tsx": { loader: page("dashboard:read") },
@@ -55,6 +57,7 @@ const MATRIX: Record<string, { loader?: Expectation; action?: Expectation }> = {
   "routes/audit/route.tsx": { loader: page("audit:read") },
   "routes/staff/route.tsx": { loader: page("staff:manage"), action: page("staff:manage", 422) },
   "routes/api-keys/route.tsx": { loader: page("keys:manage"), action: page("keys:manage", 422) },
+  "routes/account/route.tsx": { loader: page("account:self"), action: page("account:self", 422) },
   "routes/reports.export/route.ts": { loader: page("reports:read") },
   "routes/reports.raw/route.ts": { loader: page("reports:read") },
   // GET is refused to everyone alike, before any credentials are looked at.
@@ -75,7 +78,7 @@ async function sessionFor(caller: Caller, file: string): Promise<TestStaff | nul
 }
 
 /** Sample values for the URL parameters routes declare. */
-const PARAMS: Record<string, string> = { userId: "0b6f3c1e-8a2d-4f5b-9c7e-1d2a3b4c5d6e", name: "image_generation" };
+const PARAMS: Record<string, string> = { userId: "0b6f3c1e-8a2d-4f5b-9c7e-1d2a3b4c5d6e", name: "image_generation", token: "A".repeat(43) };
 
 interface RouteFile {
   file: string;

@@ -1,5 +1,5 @@
 import type { LoaderFunctionArgs } from "@remix-run/node";
-import { Form, NavLink, Outlet, useLoaderData, useNavigation } from "@remix-run/react";
+import { Form, Link, NavLink, Outlet, useLoaderData, useNavigation } from "@remix-run/react";
 import { GeneralErrorBoundary } from "~/components/error-boundary";
 import { can, type Permission } from "~/domain/permissions";
 import { requireStaff } from "~/lib/auth.server";
@@ -66,6 +66,7 @@ export default function DashboardLayout() {
         <div className="mt-6 border-t border-slate-200 px-5 py-4 text-xs text-slate-500">
           <p className="truncate" title={staff.email}>{staff.email}</p>
           <p className="capitalize">{staff.role}</p>
+          <Link to="/account" className="mt-2 block text-indigo-600 hover:underline">Your account</Link>
           <Form method="post" action="/logout" className="mt-2">
             <button type="submit" className="text-indigo-600 hover:underline">Log out</button>
           </Form>

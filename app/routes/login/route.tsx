@@ -4,15 +4,10 @@ import { Form, useActionData, useLoaderData, useNavigation, useSearchParams } fr
 import { z } from "zod";
 import { localLoginAllowed, ssoSettings } from "~/features/sso/service.server";
 import { getStaff, login } from "~/lib/auth.server";
+import { safeRedirect } from "~/lib/safe-redirect";
 import { formObject, parseWith } from "~/lib/validation";
 
 export const meta: MetaFunction = () => [{ title: "Log in · tokenboard" }];
-
-/** Only same-site paths: an open redirect would let a link send staff elsewhere after login. */
-function safeRedirect(to: string | null | undefined): string {
-  if (!to || !to.startsWith("/") || to.startsWith("//") || to.startsWith("/\\")) return "/";
-  return to;
-}
 
 const loginSchema = z.object({
   email: z.string().trim().min(1, "Enter your email").max(254).email("Enter a valid email address"),
@@ -22,7 +17,8 @@ const loginSchema = z.object({
 
 export async function loader({ request }: LoaderFunctionArgs) {
   const staff = await getStaff(request);
-  if (staff) throw redirect(safeRedirect(new URL(request.url).searchParams.get("redirectTo")));
+  const url = new URL(request.url);
+  if (staff) throw redirect(safeRedirect(url.searchParams.get("redirectTo"), url.origin));
   return { sso: ssoSettings() !== null, localLogin: localLoginAllowed() };
 }
 
@@ -34,9 +30,11 @@ export async function action({ request }: ActionFunctionArgs) {
   if (!parsed.ok) return data({ errors: parsed.errors, message: null }, { status: 400 });
   const result = await login(request, parsed.data.email, parsed.data.password);
   if (!result.ok) {
-    return data({ errors: {} as Record<string, string>, message: result.message }, { status: result.reason === "locked" ? 429 : 401 });
+    const errors = {} as Record<string, string>;
+    if (result.reason === "invalid") return data({ errors, message: result.message }, { status: 401 });
+    return data({ errors, message: result.message }, { status: 429, headers: { "Retry-After": String(result.retryAfterSeconds) } });
   }
-  throw redirect(safeRedirect(parsed.data.redirectTo), { headers: { "Set-Cookie": result.setCookie } });
+  throw redirect(safeRedirect(parsed.data.redirectTo, new URL(request.url).origin), { headers: { "Set-Cookie": result.setCookie } });
 }
 
 export default function LoginPage() {
@@ -55,6 +53,9 @@ export default function LoginPage() {
         </div>
         <Form method="post" hidden={!localLogin} className="space-y-4 rounded-lg border border-slate-200 bg-white p-6 shadow-sm" noValidate>
           <h1 className="text-lg font-semibold">Log in</h1>
+          {params.get("reset") === "done" && !actionData ? (
+            <p role="status" className="rounded-md bg-emerald-50 px-3 py-2 text-sm text-emerald-800">Password set. Log in with your new password.</p>
+          ) : null}
           {actionData?.message ? (
             <p role="alert" className="rounded-md bg-rose-50 px-3 py-2 text-sm text-rose-700">
               {actionData.message}

@@ -9,14 +9,19 @@ import { ROLES } from "~/domain/permissions";
 import { actorOf, requireStaff } from "~/lib/auth.server";
 import { getDb } from "~/lib/db.server";
 import { formObject, parseWith } from "~/lib/validation";
-import { changeStaffRole, createStaffMember, listStaff, newStaffSchema, roleSchema, setStaffDisabled } from "~/models/staff-admin.server";
+import { throttledEmails } from "~/models/login-throttle.server";
+import { createPasswordResetLink } from "~/models/staff-account.server";
+import { changeStaffRole, createStaffMember, listStaff, newStaffSchema, roleSchema, setStaffDisabled, unlockStaffLogin } from "~/models/staff-admin.server";
 
 export const meta: MetaFunction = () => [{ title: "Staff · tokenboard" }];
 
 export async function loader({ request }: LoaderFunctionArgs) {
   const me = await requireStaff(request, "staff:manage");
-  const staff = await listStaff(getDb());
-  return { meId: me.id, staff: staff.map((s) => ({ ...s, disabled: s.disabled_at !== null, created: s.created_at.toISOString().slice(0, 10) })) };
+  const [staff, throttled] = await Promise.all([listStaff(getDb()), throttledEmails(getDb())]);
+  return {
+    meId: me.id,
+    staff: staff.map((s) => ({ ...s, disabled: s.disabled_at !== null, throttled: throttled.has(s.email.toLowerCase()), created: s.created_at.toISOString().slice(0, 10) })),
+  };
 }
 
 const staffId = z.string().uuid("must be a staff id");
@@ -25,6 +30,8 @@ const actionSchema = z.discriminatedUnion("intent", [
   z.object({ intent: z.literal("role"), staff_id: staffId, role: roleSchema }),
   z.object({ intent: z.literal("disable"), staff_id: staffId }),
   z.object({ intent: z.literal("enable"), staff_id: staffId }),
+  z.object({ intent: z.literal("unlock"), staff_id: staffId }),
+  z.object({ intent: z.literal("reset_link"), staff_id: staffId }),
 ], { errorMap: () => ({ message: "unknown action" }) });
 
 export async function action({ request }: ActionFunctionArgs) {
@@ -34,12 +41,20 @@ export async function action({ request }: ActionFunctionArgs) {
   const db = getDb();
   const actor = actorOf(me, request);
   const input = parsed.data;
+  if (input.intent === "reset_link") {
+    const link = await createPasswordResetLink(db, actor, input.staff_id);
+    if (!link.ok) return data({ ok: false as const, errors: { [link.field]: link.message }, message: null }, { status: 422 });
+    // Shown once: only its hash is stored.
+    const resetLink = { email: link.email, url: `${new URL(request.url).origin}/reset/${link.token}`, expires: link.expiresAt.toISOString() };
+    return data({ ok: true as const, errors: {} as Record<string, string>, message: `Reset link for ${link.email} created.`, resetLink }, { headers: { "Cache-Control": "no-store" } });
+  }
   const result =
+    input.intent === "unlock" ? await unlockStaffLogin(db, actor, input.staff_id) :
     input.intent === "create" ? await createStaffMember(db, actor, input)
     : input.intent === "role" ? await changeStaffRole(db, actor, input.staff_id, input.role)
     : await setStaffDisabled(db, actor, input.staff_id, input.intent === "disable");
   if (!result.ok) return data({ ok: false as const, errors: { [result.field]: result.message }, message: null }, { status: 422 });
-  const message = input.intent === "create" ? `Created ${input.email} (${input.role}).` : "Saved.";
+  const message = input.intent === "create" ? `Created ${input.email} (${input.role}).` : input.intent === "unlock" ? "Unlocked: failed logins cleared from every address." : "Saved.";
   return { ok: true as const, errors: {} as Record<string, string>, message };
 }
 
@@ -59,7 +74,17 @@ function columns(meId: string, busy: boolean): ColumnDef<StaffRow>[] {
   return [
     { id: "email", header: "Email", enableSorting: false, cell: ({ row }) => <>{row.original.email}{row.original.id === meId ? <span className="ml-1 text-xs text-slate-500">(you)</span> : null}</> },
     { id: "name", header: "Name", enableSorting: false, cell: ({ row }) => row.original.name },
-    { id: "status", header: "Status", enableSorting: false, cell: ({ row }) => (row.original.disabled ? <Badge tone="bad">disabled</Badge> : <Badge tone="good">active</Badge>) },
+    {
+      id: "status",
+      header: "Status",
+      enableSorting: false,
+      cell: ({ row }) => (
+        <span className="inline-flex gap-1">
+          {row.original.disabled ? <Badge tone="bad">disabled</Badge> : <Badge tone="good">active</Badge>}
+          {row.original.throttled ? <Badge tone="warn">throttled</Badge> : null}
+        </span>
+      ),
+    },
     { id: "created", header: "Since", enableSorting: false, cell: ({ row }) => row.original.created },
     {
       id: "role",
@@ -85,16 +110,43 @@ function columns(meId: string, busy: boolean): ColumnDef<StaffRow>[] {
       header: () => <span className="sr-only">Access</span>,
       enableSorting: false,
       cell: ({ row }) => (
-        <Form method="post">
-          <input type="hidden" name="intent" value={row.original.disabled ? "enable" : "disable"} />
-          <input type="hidden" name="staff_id" value={row.original.id} />
-          <button type="submit" disabled={busy} className="rounded border border-slate-300 px-2 py-0.5 hover:bg-slate-100" aria-label={`${row.original.disabled ? "Enable" : "Disable"} ${row.original.email}`}>
-            {row.original.disabled ? "Enable" : "Disable"}
-          </button>
-        </Form>
+        <div className="flex max-w-[10.5rem] flex-wrap gap-1">
+          <Form method="post">
+            <input type="hidden" name="intent" value={row.original.disabled ? "enable" : "disable"} />
+            <input type="hidden" name="staff_id" value={row.original.id} />
+            <button type="submit" disabled={busy} className="rounded border border-slate-300 px-2 py-0.5 hover:bg-slate-100" aria-label={`${row.original.disabled ? "Enable" : "Disable"} ${row.original.email}`}>
+              {row.original.disabled ? "Enable" : "Disable"}
+            </button>
+          </Form>
+          <Form method="post">
+            <input type="hidden" name="intent" value="unlock" />
+            <input type="hidden" name="staff_id" value={row.original.id} />
+            <button type="submit" disabled={busy} className="rounded border border-slate-300 px-2 py-0.5 hover:bg-slate-100" aria-label={`Unlock ${row.original.email}`}>Unlock</button>
+          </Form>
+          <Form method="post">
+            <input type="hidden" name="intent" value="reset_link" />
+            <input type="hidden" name="staff_id" value={row.original.id} />
+            <button type="submit" disabled={busy} className="whitespace-nowrap rounded border border-slate-300 px-2 py-0.5 hover:bg-slate-100" aria-label={`Reset link for ${row.original.email}`}>Reset link</button>
+          </Form>
+        </div>
       ),
     },
   ];
+}
+
+/** The link is shown this once (only its hash is stored): the admin passes it on privately. */
+function ResetLinkNotice({ email, url, expires }: { email: string; url: string; expires: string }) {
+  return (
+    <div className="mb-3 rounded border border-amber-200 bg-amber-50 px-3 py-2 text-sm text-amber-900">
+      <p>
+        One-time reset link for <strong>{email}</strong>, valid until {expires.slice(0, 16).replace("T", " ")} UTC. Copy it now: it is not shown again.
+      </p>
+      <label className="mt-1 block">
+        <span className="sr-only">Reset link for {email}</span>
+        <input readOnly value={url} data-testid="reset-link" onFocus={(e) => e.currentTarget.select()} className="mt-1 w-full rounded border border-amber-300 bg-white px-2 py-1 font-mono text-xs" />
+      </label>
+    </div>
+  );
 }
 
 export default function StaffPage() {
@@ -105,8 +157,9 @@ export default function StaffPage() {
   const errors = result?.errors ?? {};
   return (
     <>
-      <PageHeader title="Staff" description="Who can sign in to tokenboard and with which role. The last active admin cannot be demoted or disabled." />
+      <PageHeader title="Staff" description="Who can sign in to tokenboard and with which role. The last active admin cannot be demoted or disabled. Unlock clears a member's failed-login throttling; a reset link lets them set a new password once, within 24 hours." />
       {result?.message ? <p role="status" className="mb-3 rounded border border-emerald-200 bg-emerald-50 px-3 py-2 text-sm text-emerald-800">{result.message}</p> : null}
+      {result && "resetLink" in result && result.resetLink ? <ResetLinkNotice {...result.resetLink} /> : null}
       {errors.staff_id || errors.role || errors.intent ? (
         <p role="alert" className="mb-3 rounded border border-rose-200 bg-rose-50 px-3 py-2 text-sm text-rose-800">{errors.staff_id ?? errors.role ?? errors.intent}</p>
       ) : null}
