@@ -163,13 +163,13 @@ export async function usageCostFacts(db: Kysely<Database>, range: DateRange): Pr
   return result.rows;
 }
 
-/** Balances charged the most in the range (usage less corrections), with what they paid in it. */
+/** Balances charged the most in the range (usage less corrections), with what they paid in it in PRICE_CURRENCY. */
 export async function topSpenders(db: Kysely<Database>, range: DateRange, priceCents: number | null, limit = TOP_SPENDERS): Promise<TopSpender[]> {
   const result = await sql<Omit<TopSpender, "value_cents">>`
     SELECT s.user_id, e.email, s.charged, s.paid_cents
     FROM (
       SELECT user_id, (-COALESCE(sum(amount) FILTER (WHERE kind IN ('usage', 'correction')), 0))::bigint AS charged,
-             COALESCE(sum(amount_paid_cents) FILTER (WHERE kind = 'purchase'), 0)::bigint AS paid_cents
+             COALESCE(sum(amount_paid_cents) FILTER (WHERE kind = 'purchase' AND COALESCE(upper(currency), ${PRICE_CURRENCY}) = ${PRICE_CURRENCY}), 0)::bigint AS paid_cents
       FROM ledger_entries
       WHERE created_at >= ${range.start} AND created_at < ${range.end} AND kind IN ('usage', 'correction', 'purchase')
       GROUP BY user_id

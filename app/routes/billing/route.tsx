@@ -170,7 +170,7 @@ export default function Billing() {
                   <th scope="col" className="py-1">Balance owner</th>
                   <th scope="col" className="py-1 pl-3 text-right">Tokens charged</th>
                   <th scope="col" className="py-1 pl-3 text-right">Value</th>
-                  <th scope="col" className="py-1 pl-3 text-right">Paid in range</th>
+                  <th scope="col" className="py-1 pl-3 text-right">Paid in range ({PRICE_CURRENCY})</th>
                 </tr>
               </thead>
               <tbody className="divide-y divide-slate-100">
