@@ -8,10 +8,8 @@ import { sql, type Kysely } from "kysely";
 import type { Database } from "../../../db/types";
 import type { DateRange } from "~/domain/period";
 import { usageFacts } from "~/models/rollup.server";
-import { marginBy, pricePerTokenCents, runningBalance, type LedgerDay, type MarginRow, type UsageCostFact } from "./rules";
+import { marginBy, PRICE_CURRENCY, pricePerTokenCents, runningBalance, type LedgerDay, type MarginRow, type UsageCostFact } from "./rules";
 
-/** Average purchase price is computed in this currency only: provider costs are in US cents. */
-export const PRICE_CURRENCY = "USD";
 export const TOP_SPENDERS = 10;
 export const OVERDRAWN_SHOWN = 50;
 

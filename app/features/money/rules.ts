@@ -6,6 +6,9 @@
 import { getActionType } from "~/domain/action-types";
 import { eachDate } from "~/domain/period";
 
+/** Average purchase price is computed in this currency only: provider costs are in US cents. */
+export const PRICE_CURRENCY = "USD";
+
 /** One roll-forward row (a balance owner, or TOTAL): the four flows are non-negative. */
 export interface RollForwardFigures {
   opening_balance: number;

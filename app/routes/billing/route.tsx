@@ -9,8 +9,8 @@ import { Card, EmptyState, Kpi, PageHeader } from "~/components/ui/page";
 import { RangeControl } from "~/components/ui/range-control";
 import { formatInt, formatMoneyFromCents, formatUsdFromCents } from "~/domain/format";
 import { parseRangeParams } from "~/domain/period";
-import { billingOverview, PRICE_CURRENCY } from "~/features/money/billing.server";
-import type { MarginRow } from "~/features/money/rules";
+import { billingOverview } from "~/features/money/billing.server";
+import { PRICE_CURRENCY, type MarginRow } from "~/features/money/rules";
 import { requireStaff } from "~/lib/auth.server";
 import { getDb } from "~/lib/db.server";
 
@@ -98,7 +98,7 @@ export default function Billing() {
       <PageHeader title="Billing" description={`${d.range.from} to ${d.range.to} (${d.range.tz}) · tokens and money from the ledger, provider cost from usage`}
         actions={<RangeControl value={d.range} />} />
       {loading ? <p role="status" className="mb-2 text-sm text-slate-500">Loading billing figures…</p> : null}
-      <div className={`grid grid-cols-2 gap-3 md:grid-cols-4 xl:grid-cols-8 ${loading ? "opacity-60" : ""}`}>
+      <div className={`grid grid-cols-2 gap-3 md:grid-cols-4 ${loading ? "opacity-60" : ""}`}>
         <Kpi label="Money received" value={formatMoneyFromCents(usd?.paid_cents ?? 0, PRICE_CURRENCY)} testId="kpi-money"
           hint={otherMoney.length ? otherMoney.map((m) => formatMoneyFromCents(m.paid_cents, m.currency)).join(" · ") : `${formatInt(usd?.purchases ?? 0)} purchases`} />
         <Kpi label="Tokens sold" value={formatInt(d.flows.sold)} testId="kpi-sold" />
@@ -108,6 +108,18 @@ export default function Billing() {
         <Kpi label="Outstanding" value={formatInt(d.outstanding)} testId="kpi-outstanding" hint={`tokens held at ${d.range.to}`} />
         <Kpi label="Provider cost" value={formatUsdFromCents(d.totalCostCents)} testId="kpi-cost" />
         <Kpi label="Margin" value={margin === null ? "—" : formatUsdFromCents(margin)} testId="kpi-margin" hint={margin === null ? "no priced purchases yet" : "value of charged tokens − cost"} />
+      </div>
+
+      <div className={`mt-4 ${loading ? "opacity-60" : ""}`}>
+        <Card title="Outstanding tokens (liability) at each day's end">
+          <div className="grid grid-cols-1 gap-4 lg:grid-cols-[minmax(0,1fr)_22rem]">
+            <DayLines data={d.liability} lines={[{ key: "outstanding", name: "Outstanding tokens", color: "#4f46e5" }]} label="Sum of every balance at the end of each day" />
+            <div className="max-h-64 overflow-y-auto">
+              <DataTable columns={liabilityColumns} data={[...d.liability].reverse()} testId="liability-table" caption="Outstanding tokens per day, newest first" />
+            </div>
+          </div>
+          <p className="mt-2 text-xs text-slate-500">Σ of every balance; overdrawn balances count as negative.</p>
+        </Card>
       </div>
 
       <div className={`mt-4 grid grid-cols-1 gap-4 xl:grid-cols-3 ${loading ? "opacity-60" : ""}`}>
@@ -140,26 +152,6 @@ export default function Billing() {
               : <>Average purchase price: {formatUsdFromCents(d.pricePerToken * 1_000_000)} per million tokens = all {PRICE_CURRENCY} money ever received for purchases ({formatUsdFromCents(d.priceBasis.paid_cents)}) ÷ the tokens those purchases bought ({formatInt(d.priceBasis.tokens)}). Value of tokens charged = tokens charged × that price; margin = value − provider cost. Other currencies are not converted.</>}
           </p>
         </Card>
-        <Card title="Outstanding tokens (liability) at each day's end" className="xl:col-span-2">
-          <div className="grid grid-cols-1 gap-4 lg:grid-cols-[minmax(0,1fr)_18rem]">
-            <DayLines data={d.liability} lines={[{ key: "outstanding", name: "Outstanding tokens", color: "#4f46e5" }]} label="Sum of every balance at the end of each day" />
-            <div className="max-h-64 overflow-y-auto">
-              <DataTable columns={liabilityColumns} data={[...d.liability].reverse()} testId="liability-table" caption="Outstanding tokens per day, newest first" />
-            </div>
-          </div>
-          <p className="mt-2 text-xs text-slate-500">Σ of every balance; overdrawn balances count as negative.</p>
-        </Card>
-      </div>
-
-      <div className={`mt-4 grid grid-cols-1 gap-4 ${loading ? "opacity-60" : ""}`}>
-        <MarginCard title="Provider cost and margin by action type" rows={d.byType} columns={typeColumns} testId="margin-by-type" chartLabel="Value of tokens charged, provider cost and margin per action type" />
-        <MarginCard title="Provider cost and margin by model" rows={d.byModel} columns={modelColumns} testId="margin-by-model" chartLabel="Value of tokens charged, provider cost and margin per model" />
-      </div>
-      <p className="mt-2 text-xs text-slate-500">
-        Tokens charged: successful calls of AI action types, at the type's override where one is set, else their tokens (the charging rule). Provider cost: every call in the range, failed ones included, as priced in the usage rollups.
-      </p>
-
-      <div className={`mt-4 grid grid-cols-1 gap-4 xl:grid-cols-2 ${loading ? "opacity-60" : ""}`}>
         <Card title="Top users by spend">
           {d.topSpenders.length === 0 ? (
             <EmptyState title="No tokens were charged in this range" />
@@ -211,6 +203,14 @@ export default function Billing() {
           )}
         </Card>
       </div>
+
+      <div className={`mt-4 grid grid-cols-1 gap-4 ${loading ? "opacity-60" : ""}`}>
+        <MarginCard title="Provider cost and margin by action type" rows={d.byType} columns={typeColumns} testId="margin-by-type" chartLabel="Value of tokens charged, provider cost and margin per action type" />
+        <MarginCard title="Provider cost and margin by model" rows={d.byModel} columns={modelColumns} testId="margin-by-model" chartLabel="Value of tokens charged, provider cost and margin per model" />
+      </div>
+      <p className="mt-2 text-xs text-slate-500">
+        Tokens charged: successful calls of AI action types, at the type's override where one is set, else their tokens (the charging rule). Provider cost: every call in the range, failed ones included, as priced in the usage rollups.
+      </p>
     </>
   );
 }

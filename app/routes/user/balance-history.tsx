@@ -29,9 +29,11 @@ const dayColumns: ColumnDef<BalanceDay>[] = [
   },
 ];
 
-/** The running balance over the page's range: a chart of the day-end balance beside every day's flows. */
+/** The running balance over the page's range: a chart of the day-end balance beside the flows of each day that had entries. */
 export function BalanceHistoryCard({ history, range }: { history: { opening: number; days: BalanceDay[] }; range: { from: string; to: string; tz: string } }) {
-  const active = history.days.some((d) => d.granted || d.purchased || d.charged || d.deducted || d.expired) || history.opening !== 0;
+  // The chart shows every day; the table the days that moved the balance, so they are not lost among quiet ones.
+  const moved = history.days.filter((d) => d.granted || d.purchased || d.charged || d.deducted || d.expired).reverse();
+  const active = moved.length > 0 || history.opening !== 0;
   return (
     <Card title={`Running balance, ${range.from} to ${range.to} (${range.tz})`}>
       {!active ? (
@@ -44,7 +46,8 @@ export function BalanceHistoryCard({ history, range }: { history: { opening: num
             <p className="mt-1 text-xs text-slate-500" data-testid="balance-opening">Balance before {range.from}: {formatInt(history.opening)} tokens.</p>
           </div>
           <div className="max-h-80 overflow-y-auto">
-            <DataTable columns={dayColumns} data={[...history.days].reverse()} testId="balance-history" caption="Grants, purchases, charges, deductions and expiries per day, and the balance at each day's end, newest first" />
+            <DataTable columns={dayColumns} data={moved} testId="balance-history" caption="Grants, purchases, charges, deductions and expiries per day, and the balance at each day's end, newest first"
+              emptyTitle="No entries in this range" emptyHint={`The balance stayed at ${formatInt(history.opening)} tokens.`} />
           </div>
         </div>
       )}
