@@ -13,6 +13,8 @@ import type { LedgerKind, NewTokenUsage } from "../../db/types";
 import { monthPeriod } from "../../app/domain/period";
 import { rollForwardHolds } from "../../app/features/money/rules";
 import { rollForward } from "../../app/features/money/roll-forward.server";
+import { adjustBalance } from "../../app/models/ledger.server";
+import { SYSTEM_ACTOR } from "../../app/models/audit.server";
 import { loader as billingLoader } from "../../app/routes/billing/route";
 import { loader as balancesCsvLoader } from "../../app/routes/reports.balances/route";
 import { loader as reportsLoader } from "../../app/routes/reports/route";
@@ -72,6 +74,7 @@ async function resetLedger(): Promise<void> {
   await sql`ALTER TABLE tokenboard.ledger_entries DISABLE TRIGGER ledger_entries_no_delete`.execute(t.db);
   await sql`DELETE FROM tokenboard.ledger_entries`.execute(t.db);
   await sql`ALTER TABLE tokenboard.ledger_entries ENABLE TRIGGER ledger_entries_no_delete`.execute(t.db);
+  await sql`DELETE FROM tokenboard.ledger_month_totals`.execute(t.db);
   await sql`DELETE FROM tokenboard.token_balances`.execute(t.db);
   await sql`DELETE FROM public.token_usage`.execute(t.db);
   await sql`DELETE FROM tokenboard.usage_rollup_queue`.execute(t.db);
@@ -111,6 +114,39 @@ async function quarterFixture() {
   await entry(c, "correction", 500, "2026-02-03T10:00:00Z");
   return { a, b, c };
 }
+
+/** The month totals the triggers keep, against a GROUP BY of the entries themselves. */
+async function monthTotalsDrift(): Promise<unknown[]> {
+  const result = await sql`
+    SELECT coalesce(a.month, b.month) AS month, coalesce(a.user_id, b.user_id) AS user_id, coalesce(a.kind, b.kind) AS kind, a.amount AS kept, b.amount AS actual
+    FROM tokenboard.ledger_month_totals a
+    FULL JOIN (SELECT date_trunc('month', created_at AT TIME ZONE 'UTC')::date AS month, user_id, kind, sum(amount)::bigint AS amount, count(*)::bigint AS entries
+               FROM tokenboard.ledger_entries GROUP BY 1, 2, 3) b ON a.month = b.month AND a.user_id = b.user_id AND a.kind = b.kind
+    WHERE a.amount IS DISTINCT FROM b.amount OR a.entries IS DISTINCT FROM b.entries`.execute(t.db);
+  return result.rows;
+}
+
+describe("ledger month totals", () => {
+  it("follow every writer: adjustments (batched and general path), expiries, direct inserts and an entry moved in time", async () => {
+    const u = newUser();
+    const v = newUser();
+    const key = () => `totals-${newUser()}`;
+    await adjustBalance(t.db, SYSTEM_ACTOR, { userId: u, kind: "grant", amount: 500, reason: "test grant", idempotencyKey: key() });
+    await adjustBalance(t.db, SYSTEM_ACTOR, { userId: u, kind: "grant", amount: 300, reason: "test expiring grant", idempotencyKey: key(), expiresAt: new Date(Date.now() + 50) });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // The deduction first expires the lapsed grant (an expiry entry), on the general path.
+    await adjustBalance(t.db, SYSTEM_ACTOR, { userId: u, kind: "deduct", amount: 100, reason: "test deduct", idempotencyKey: key() });
+    await Promise.all([1, 2, 3].map((n) => adjustBalance(t.db, SYSTEM_ACTOR, { userId: v, kind: "grant", amount: n, reason: "test concurrent", idempotencyKey: key() })));
+    await entry(v, "usage", -4, "2025-06-30T23:59:59Z");
+    const kinds = await sql<{ kind: string }>`SELECT DISTINCT kind FROM tokenboard.ledger_entries WHERE user_id = ${u} ORDER BY kind`.execute(t.db);
+    expect(kinds.rows.map((r) => r.kind)).toEqual(["deduct", "expiry", "grant"]);
+    expect(await monthTotalsDrift()).toEqual([]);
+    await sql`UPDATE tokenboard.ledger_entries SET created_at = '2025-07-01T00:00:00Z' WHERE user_id = ${v} AND kind = 'usage'`.execute(t.db);
+    expect(await monthTotalsDrift()).toEqual([]);
+    const july = await rollForward(t.db, monthPeriod("2025-07", "UTC"));
+    expect(july.rows.find((r) => r.user_id === v)).toMatchObject({ opening_balance: 0, charged: 4, closing_balance: -4 });
+  });
+});
 
 describe("balance roll-forward", () => {
   it("holds opening + purchased + granted − charged − deducted − expired = closing on every row, TOTAL included", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chargedTokens, marginBy, pricePerTokenCents, rollForwardHolds, runningBalance, type UsageCostFact } from "~/features/money/rules";
+import { chargedTokens, marginBy, nearestUtcMonth, pricePerTokenCents, rollForwardHolds, runningBalance, type UsageCostFact } from "~/features/money/rules";
 
 const fact = (over: Partial<UsageCostFact>): UsageCostFact => ({ action_type: "chat_conversation", model: "gpt-4o-mini", calls: 10, failures: 2, ok_tokens: 8_000, cost_cents: 5, override: null, ...over });
 
@@ -39,5 +39,13 @@ describe("money rules", () => {
       { date: "2026-01-02", granted: 50, purchased: 0, charged: 25, deducted: 10, expired: 1, balance: 114 },
       { date: "2026-01-03", granted: 0, purchased: 0, charged: 0, deducted: 0, expired: 0, balance: 114 },
     ]);
+  });
+
+  it("finds the UTC month boundary nearest to a zone's month start, and the side it lies on", () => {
+    // New York: 1 March 00:00 EST is 05:00Z, after the boundary.
+    expect(nearestUtcMonth(new Date("2026-03-01T05:00:00Z"))).toEqual({ month: "2026-03-01", instant: new Date("2026-03-01T00:00:00Z"), sign: 1 });
+    // Chatham: 1 February 00:00 (+13:45) is 10:15Z on 31 January, before it.
+    expect(nearestUtcMonth(new Date("2026-01-31T10:15:00Z"))).toEqual({ month: "2026-02-01", instant: new Date("2026-02-01T00:00:00Z"), sign: -1 });
+    expect(nearestUtcMonth(new Date("2026-02-01T00:00:00Z"))).toMatchObject({ month: "2026-02-01", sign: 0 });
   });
 });

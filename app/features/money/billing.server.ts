@@ -8,6 +8,7 @@ import { sql, type Kysely } from "kysely";
 import type { Database } from "../../../db/types";
 import type { DateRange } from "~/domain/period";
 import { usageFacts } from "~/models/rollup.server";
+import { ledgerCumulativeSql } from "./roll-forward.server";
 import { marginBy, PRICE_CURRENCY, pricePerTokenCents, runningBalance, type LedgerDay, type MarginRow, type UsageCostFact } from "./rules";
 
 export const TOP_SPENDERS = 10;
@@ -92,7 +93,7 @@ export async function tokenFlows(db: Kysely<Database>, range: DateRange): Promis
  */
 export async function liabilityPerDay(db: Kysely<Database>, range: DateRange): Promise<LiabilityDay[]> {
   const [opening, days] = await Promise.all([
-    sql<{ total: number }>`SELECT COALESCE(sum(amount), 0)::bigint AS total FROM ledger_entries WHERE created_at < ${range.start}`.execute(db),
+    sql<{ total: number }>`SELECT COALESCE(sum(at_start), 0)::bigint AS total FROM (${ledgerCumulativeSql(range.start, range.start)}) c`.execute(db),
     ledgerDays(db, range, null),
   ]);
   return runningBalance(opening.rows[0]?.total ?? 0, days, range.from, range.to).map((d, i, all) => ({

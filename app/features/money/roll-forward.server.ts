@@ -1,8 +1,9 @@
 /**
  * The monthly balance roll-forward per balance owner (the ledger's user_id: a shared pool's
  * owner pays its members' charges), for the Reports page, its download and
- * `cli export-balances`. One GROUP BY over the ledger up to the month's end; the TOTAL row is
- * the empty grouping set of the same statement, so it is the sum of the printed rows.
+ * `cli export-balances`. Sums come from the ledger's month totals (migration 0028) and the
+ * entries of at most 14 hours at each end, never from every entry before the month; the TOTAL
+ * row is the empty grouping set of the same statement, so it is the sum of the printed rows.
  *
  * Every figure is a sum of ledger amounts between two instants (the month's local midnights,
  * from luxon, app/domain/period.ts), so closing = Σ amounts before the end = the next month's
@@ -13,10 +14,11 @@
  *   inflow, and the four flows stay non-negative as the Contract requires. `corrections`
  *   shows the corrections' signed sum on its own.
  */
-import { sql, type Kysely } from "kysely";
+import { sql, type Kysely, type RawBuilder } from "kysely";
 import type { Database } from "../../../db/types";
 import { stringifyCsv, type CsvCell, type CsvColumnKind } from "~/domain/csv";
 import type { MonthPeriod } from "~/domain/period";
+import { nearestUtcMonth } from "./rules";
 
 export interface RollForwardRow {
   /** null on the TOTAL row. */
@@ -62,20 +64,19 @@ export const ROLL_FORWARD_COLUMNS: { name: keyof RollForwardRow; kind: CsvColumn
  * without it every owner is returned in user id order (the CSV).
  */
 export async function rollForward(db: Kysely<Database>, period: MonthPeriod, options: { limit?: number } = {}): Promise<RollForward> {
-  const { start, end } = period;
   const result = await sql<RollForwardRow & { is_total: boolean; owners: number }>`
-    WITH per_owner AS (
+    WITH cumulative AS (${ledgerCumulativeSql(period.start, period.end)}),
+    per_owner AS (
       SELECT user_id,
-             COALESCE(sum(amount) FILTER (WHERE created_at < ${start}), 0) AS opening,
-             COALESCE(sum(amount) FILTER (WHERE created_at >= ${start} AND kind = 'purchase'), 0) AS purchase,
-             COALESCE(sum(amount) FILTER (WHERE created_at >= ${start} AND kind = 'grant'), 0) AS grant_sum,
-             COALESCE(sum(amount) FILTER (WHERE created_at >= ${start} AND kind IN ('usage', 'correction')), 0) AS charge_net,
-             COALESCE(sum(amount) FILTER (WHERE created_at >= ${start} AND kind = 'correction'), 0) AS corrections,
-             COALESCE(sum(amount) FILTER (WHERE created_at >= ${start} AND kind = 'deduct'), 0) AS deduct,
-             COALESCE(sum(amount) FILTER (WHERE created_at >= ${start} AND kind = 'expiry'), 0) AS expiry,
-             count(*) FILTER (WHERE created_at >= ${start}) AS entries
-      FROM ledger_entries
-      WHERE created_at < ${end}
+             sum(at_start) AS opening,
+             COALESCE(sum(at_end - at_start) FILTER (WHERE kind = 'purchase'), 0) AS purchase,
+             COALESCE(sum(at_end - at_start) FILTER (WHERE kind = 'grant'), 0) AS grant_sum,
+             COALESCE(sum(at_end - at_start) FILTER (WHERE kind IN ('usage', 'correction')), 0) AS charge_net,
+             COALESCE(sum(at_end - at_start) FILTER (WHERE kind = 'correction'), 0) AS corrections,
+             COALESCE(sum(at_end - at_start) FILTER (WHERE kind = 'deduct'), 0) AS deduct,
+             COALESCE(sum(at_end - at_start) FILTER (WHERE kind = 'expiry'), 0) AS expiry,
+             sum(n_end - n_start) AS entries
+      FROM cumulative
       GROUP BY user_id
     ), owner_rows AS (
       SELECT user_id, opening, purchase,
@@ -98,14 +99,43 @@ export async function rollForward(db: Kysely<Database>, period: MonthPeriod, opt
     GROUP BY GROUPING SETS ((o.user_id), ())`.execute(db);
   const totalRow = result.rows.find((r) => r.is_total);
   const ownerRows = result.rows.filter((r) => !r.is_total);
-  // An empty month: the empty grouping set over no rows still answers one row of zeros.
   const owners = ownerRows.length;
   const sorted = options.limit !== undefined
     ? ownerRows.sort((a, b) => b.charged - a.charged || b.closing_balance - a.closing_balance || (a.user_id ?? "").localeCompare(b.user_id ?? "")).slice(0, options.limit)
     : ownerRows.sort((a, b) => (a.user_id ?? "").localeCompare(b.user_id ?? ""));
   const clean = ({ is_total: _t, owners: _o, ...row }: RollForwardRow & { is_total: boolean; owners: number }): RollForwardRow => row;
+  // An empty month: the empty grouping set over no rows still answers one row (of zeros).
   const total = totalRow ? { ...clean(totalRow), user_id: null, email: null } : emptyTotal();
   return { period, rows: sorted.map(clean), total, owners };
+}
+
+/**
+ * Per (owner, kind): Σ amount and entries before `start` (at_start, n_start) and before `end`
+ * (at_end, n_end), from the month totals and the entries between each instant and its nearest
+ * UTC month boundary (nearestUtcMonth). Rows of an owner whose sums are all 0 may appear.
+ */
+export function ledgerCumulativeSql(start: Date, end: Date): RawBuilder<unknown> {
+  const s = nearestUtcMonth(start);
+  const e = nearestUtcMonth(end);
+  const edge = (t: Date, b: { instant: Date; sign: number }, side: "start" | "end") => {
+    if (b.sign === 0) return sql``;
+    const [lo, hi] = b.sign > 0 ? [b.instant, t] : [t, b.instant];
+    const signed = sql`(${sql.lit(b.sign)})::bigint`;
+    const columns = side === "start" ? sql`${signed} * amount, 0::bigint, ${signed}, 0::bigint` : sql`0::bigint, ${signed} * amount, 0::bigint, ${signed}`;
+    return sql`UNION ALL SELECT user_id, kind, ${columns} FROM ledger_entries WHERE created_at >= ${lo} AND created_at < ${hi}`;
+  };
+  return sql`
+    SELECT user_id, kind, sum(at_start) AS at_start, sum(at_end) AS at_end, sum(n_start) AS n_start, sum(n_end) AS n_end
+    FROM (
+      SELECT user_id, kind, amount AS at_start, amount AS at_end, entries AS n_start, entries AS n_end
+      FROM ledger_month_totals WHERE month < ${s.month}::date
+      UNION ALL
+      SELECT user_id, kind, 0::bigint, amount, 0::bigint, entries
+      FROM ledger_month_totals WHERE month >= ${s.month}::date AND month < ${e.month}::date
+      ${edge(start, s, "start")}
+      ${edge(end, e, "end")}
+    ) x
+    GROUP BY user_id, kind`;
 }
 
 function emptyTotal(): RollForwardRow {

@@ -3,6 +3,7 @@
  * the tokens consumed are worth, and the running balance of one user. SQL gives the sums
  * (app/features/money/*.server.ts); these functions only combine a handful of them.
  */
+import { DateTime } from "luxon";
 import { getActionType } from "~/domain/action-types";
 import { eachDate } from "~/domain/period";
 
@@ -31,6 +32,21 @@ export function rollForwardHolds(row: RollForwardFigures): boolean {
  */
 export function pricePerTokenCents(paidCents: number, purchasedTokens: number): number | null {
   return purchasedTokens > 0 && paidCents > 0 ? paidCents / purchasedTokens : null;
+}
+
+/**
+ * The UTC month boundary nearest to `t` (first day of that month), and on which side of it `t`
+ * lies: Σ of the ledger before `t` is the month totals before the boundary, plus (sign 1) the
+ * entries in [boundary, t) or minus (sign −1) those in [t, boundary). A zone's month starts
+ * within 14 hours of a UTC one, so those entries span at most 14 hours.
+ */
+export function nearestUtcMonth(t: Date): { month: string; instant: Date; sign: 1 | -1 | 0 } {
+  const at = DateTime.fromJSDate(t, { zone: "UTC" });
+  const down = at.startOf("month");
+  const up = down.plus({ months: 1 });
+  const boundary = at.diff(down).toMillis() <= up.diff(at).toMillis() ? down : up;
+  const sign = t.getTime() > boundary.toMillis() ? 1 : t.getTime() < boundary.toMillis() ? -1 : 0;
+  return { month: boundary.toISODate() as string, instant: boundary.toJSDate(), sign };
 }
 
 /** Usage of one (action type, model) in a range, from the rollups. */
