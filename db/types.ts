@@ -190,6 +190,15 @@ export interface LedgerEntriesTable {
   created_at: DefaultedTimestamp;
 }
 
+/** Σ of ledger amounts and entries per (UTC month, owner, kind), kept by triggers (migration 0028). */
+export interface LedgerMonthTotalsTable {
+  month: string;
+  user_id: string;
+  kind: LedgerKind;
+  amount: number;
+  entries: number;
+}
+
 export interface SettingsTable {
   key: string;
   value: Json;
@@ -330,6 +339,7 @@ export interface Database {
   app_users: AppUsersTable;
   token_balances: TokenBalancesTable;
   ledger_entries: LedgerEntriesTable;
+  ledger_month_totals: LedgerMonthTotalsTable;
   settings: SettingsTable;
   outlier_flags: OutlierFlagsTable;
   usage_rollup_queue: UsageRollupQueueTable;

@@ -16,6 +16,7 @@ const COMMANDS: Record<string, () => Promise<{ command: CliCommand }>> = {
   seed: () => import("./commands/seed"),
   "import-usage": () => import("./commands/import-usage"),
   export: () => import("./commands/export"),
+  "export-balances": () => import("./commands/export-balances"),
   rollup: () => import("./commands/rollup"),
   "detect-outliers": () => import("./commands/detect-outliers"),
   "create-staff": () => import("./commands/create-staff"),

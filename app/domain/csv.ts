@@ -46,7 +46,8 @@ export function stringifyCsv(columns: { name: string; kind: CsvColumnKind }[], r
 }
 
 /** e.g. `tokenboard-usage-by-user-2024-03-Europe_Berlin.csv`: month and zone, safe in any file system. */
-export function exportFileName(kind: "monthly" | "raw", month: string, tz: string): string {
+export function exportFileName(kind: "monthly" | "raw" | "balances", month: string, tz: string): string {
   const zone = tz.replace(/[^A-Za-z0-9_-]+/g, "_");
-  return `tokenboard-${kind === "raw" ? "usage-rows" : "usage-by-user"}-${month}-${zone}.csv`;
+  const name = { monthly: "usage-by-user", raw: "usage-rows", balances: "balances" }[kind];
+  return `tokenboard-${name}-${month}-${zone}.csv`;
 }

@@ -18,3 +18,12 @@ export function formatUsdFromCents(cents: number): string {
 export function formatPercent(ratio: number, digits = 1): string {
   return `${(ratio * 100).toFixed(digits)}%`;
 }
+
+/** Cents of any ISO 4217 currency; a code Intl does not know is printed after the amount. */
+export function formatMoneyFromCents(cents: number, currency: string): string {
+  try {
+    return new Intl.NumberFormat("en-US", { style: "currency", currency, minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(cents / 100);
+  } catch {
+    return `${(cents / 100).toFixed(2)} ${currency}`;
+  }
+}

@@ -12,6 +12,7 @@ export const PERMISSIONS = {
   "outliers:acknowledge": ["admin", "support"],
   "overrides:edit": ["admin"],
   "reports:read": ["admin", "analyst"],
+  "billing:read": ["admin", "analyst"],
   "audit:read": ["admin"],
   "staff:manage": ["admin"],
   "keys:manage": ["admin"],

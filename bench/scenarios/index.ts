@@ -12,6 +12,7 @@ import { ledgerScenario } from "./ledger";
 import { overridesScenario } from "./overrides";
 import { exportScenario } from "./export";
 import { loadScenario } from "./load";
+import { moneyScenario } from "./money";
 
 export const SCENARIOS: BenchScenario[] = [
   overviewScenario,
@@ -21,5 +22,6 @@ export const SCENARIOS: BenchScenario[] = [
   ledgerScenario,
   overridesScenario,
   exportScenario,
+  moneyScenario,
   loadScenario,
 ];

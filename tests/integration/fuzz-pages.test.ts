@@ -21,6 +21,8 @@ const PAGES: { path: string; params?: Record<string, string>; load: () => Promis
   { path: "/usage", load: () => import("../../app/routes/usage/route") as Promise<{ loader: Loader }> },
   { path: "/overrides", load: () => import("../../app/routes/overrides/route") as Promise<{ loader: Loader }> },
   { path: "/reports", load: () => import("../../app/routes/reports/route") as Promise<{ loader: Loader }> },
+  { path: "/billing", load: () => import("../../app/routes/billing/route") as Promise<{ loader: Loader }> },
+  { path: "/reports/balances.csv", load: () => import("../../app/routes/reports.balances/route") as Promise<{ loader: Loader }> },
   { path: "/audit", load: () => import("../../app/routes/audit/route") as Promise<{ loader: Loader }> },
   { path: "/staff", load: () => import("../../app/routes/staff/route") as Promise<{ loader: Loader }> },
 ];

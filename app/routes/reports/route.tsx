@@ -8,10 +8,13 @@ import { Badge, Card, EmptyState, Kpi, PageHeader } from "~/components/ui/page";
 import { formatInt, formatPercent, formatUsdFromCents } from "~/domain/format";
 import { pivotByDay } from "~/domain/series";
 import { requireStaff } from "~/lib/auth.server";
-import { getPool } from "~/lib/db.server";
+import { getDb, getPool } from "~/lib/db.server";
+import { rollForward } from "~/features/money/roll-forward.server";
 import { monthlyReport, ReportInputError } from "~/models/reports.server";
 import { describeErrors, parseReportParams } from "./params";
 import { describeType, failureRate, monthChanges, monthDates, type Change } from "./summary";
+
+const ROLL_FORWARD_SHOWN = 20;
 
 export const meta: MetaFunction = () => [{ title: "Monthly report · tokenboard" }];
 
@@ -25,10 +28,13 @@ export async function loader({ request }: LoaderFunctionArgs) {
   const parsed = parseReportParams(new URL(request.url).searchParams, staff.timezone);
   if (!parsed.ok) throw data({ message: `Invalid report parameters: ${describeErrors(parsed.errors)}` }, { status: 400 });
   const { period, previous } = parsed;
-  const report = await monthlyReport(getPool(), period, previous).catch((error: unknown) => {
-    if (error instanceof ReportInputError) throw data({ message: `${error.field}: ${error.message}` }, { status: 400 });
-    throw error;
-  });
+  const [report, balances] = await Promise.all([
+    monthlyReport(getPool(), period, previous).catch((error: unknown) => {
+      if (error instanceof ReportInputError) throw data({ message: `${error.field}: ${error.message}` }, { status: 400 });
+      throw error;
+    }),
+    rollForward(getDb(), period, { limit: ROLL_FORWARD_SHOWN }),
+  ]);
   const { from, to } = monthDates(period.month);
   const query = new URLSearchParams({ month: period.month, tz: period.tz }).toString();
   return {
@@ -43,6 +49,8 @@ export async function loader({ request }: LoaderFunctionArgs) {
     series: pivotByDay(report.perDay.map((r) => ({ day: r.day, key: r.action_type, value: r.tokens })), from, to),
     ledger: report.ledger,
     outliers: report.outliers,
+    balances: { rows: balances.rows, total: balances.total, owners: balances.owners },
+    balancesHref: `/reports/balances.csv?${query}`,
     exportHref: `/reports/export.csv?${query}`,
     rawHref: `/reports/raw.csv?${query}`,
   };
@@ -105,6 +113,9 @@ export default function Reports() {
         </a>
         <a href={r.rawHref} download data-testid="export-raw" className="rounded-md border border-slate-300 bg-white px-3 py-1.5 font-medium text-slate-700 hover:bg-slate-50">
           Download every usage row
+        </a>
+        <a href={r.balancesHref} download data-testid="export-balances" className="rounded-md border border-slate-300 bg-white px-3 py-1.5 font-medium text-slate-700 hover:bg-slate-50">
+          Download balance roll-forward
         </a>
         {loading ? <span role="status" className="self-center text-slate-500">Loading report…</span> : null}
       </div>
@@ -174,6 +185,10 @@ export default function Reports() {
         </div>
       )}
 
+      <div className="mt-4">
+        <BalanceRollForward month={r.month} tz={r.tz} balances={r.balances} />
+      </div>
+
       {/* Top users over the whole width below 1536 px, the two small tables side by side under it: in a row of four their figures had no room. */}
       <div className="mt-4 grid grid-cols-1 gap-4 lg:grid-cols-2 2xl:grid-cols-4">
         <Card title={`Top ${r.topUsers.length || ""} users by tokens`} className="lg:col-span-2">
@@ -216,6 +231,55 @@ export default function Reports() {
         </Card>
       </div>
     </>
+  );
+}
+
+type RollForwardRow = ReturnType<typeof useLoaderData<typeof loader>>["balances"]["total"];
+const FLOW_COLUMNS = [
+  ["opening_balance", "Opening"], ["purchased", "+ Purchased"], ["granted", "+ Granted"], ["charged", "− Charged"],
+  ["deducted", "− Deducted"], ["expired", "− Expired"], ["closing_balance", "= Closing"],
+] as const;
+
+function BalanceRollForward({ month, tz, balances }: { month: string; tz: string; balances: { rows: RollForwardRow[]; total: RollForwardRow; owners: number } }) {
+  const shown = balances.owners > balances.rows.length ? ` (the ${balances.rows.length} owners charged most of ${formatInt(balances.owners)}; every owner is in the CSV)` : "";
+  const cells = (row: RollForwardRow) => FLOW_COLUMNS.map(([key]) => (
+    <td key={key} className={`${num} ${key === "closing_balance" && row[key] < 0 ? "text-rose-700" : ""}`}>{formatInt(row[key])}</td>
+  ));
+  return (
+    <Card title={`Balance roll-forward, ${month} (${tz})${shown}`}>
+      {balances.owners === 0 ? (
+        <p className="text-sm text-slate-500" data-testid="roll-forward-empty">No balance had tokens or ledger entries in this month. The CSV still has its header and a TOTAL row of zeros.</p>
+      ) : (
+        <div className="overflow-x-auto">
+          <table className="w-full text-sm" data-testid="roll-forward">
+            <caption className="sr-only">Opening balance, flows and closing balance per balance owner</caption>
+            <thead>
+              <tr className="text-left text-xs uppercase text-slate-500">
+                <th scope="col" className="py-1">Balance owner</th>
+                {FLOW_COLUMNS.map(([key, label]) => <th key={key} scope="col" className={head}>{label}</th>)}
+              </tr>
+            </thead>
+            <tbody className="divide-y divide-slate-100">
+              {balances.rows.map((row) => (
+                <tr key={row.user_id}>
+                  <td className="max-w-[14rem] truncate py-1">
+                    <Link to={`/users/${row.user_id}`} className="text-indigo-700 hover:underline" title={row.user_id ?? ""}>{row.email ?? row.user_id}</Link>
+                  </td>
+                  {cells(row)}
+                </tr>
+              ))}
+            </tbody>
+            <tfoot>
+              <tr className="border-t border-slate-300 font-semibold" data-testid="roll-forward-total">
+                <td className="py-1">TOTAL</td>
+                {cells(balances.total)}
+              </tr>
+            </tfoot>
+          </table>
+        </div>
+      )}
+      <p className="mt-2 text-xs text-slate-500">Opening + purchased + granted − charged − deducted − expired = closing for every owner; a month&apos;s closing is the next month&apos;s opening. Charged is usage less corrections.</p>
+    </Card>
   );
 }
 

@@ -15,7 +15,9 @@ import { getEnv } from "~/lib/env.server";
 import { formObject, parseWith } from "~/lib/validation";
 import { adjustBalance, getBalance, listLedger } from "~/models/ledger.server";
 import { listOutlierFlags } from "~/models/outlier-flags.server";
+import { balanceHistory } from "~/features/money/balance-history.server";
 import { AdjustForm, LedgerCard, OutliersCard, RecentUsageCard, UsageCard } from "./sections";
+import { BalanceHistoryCard, UpcomingExpiriesCard } from "./balance-history";
 import { appUser, decodeCursor, encodeCursor, recentUsage, userIsKnown, userUsageByType, userUsagePerDay } from "./queries.server";
 
 export const meta: MetaFunction = () => [{ title: "User · tokenboard" }];
@@ -46,7 +48,7 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
 
   const db = getDb();
   const seesLedger = can(staff.role, "ledger:read");
-  const [info, known, perDay, byType, usage, outliers, balance, ledger] = await Promise.all([
+  const [info, known, perDay, byType, usage, outliers, balance, ledger, history] = await Promise.all([
     appUser(db, userId),
     userIsKnown(db, userId),
     userUsagePerDay(db, userId, range.range),
@@ -55,6 +57,7 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
     listOutlierFlags(db, { userId, status: "open" }, { pageSize: 20, tz: range.range.tz }),
     seesLedger ? getBalance(db, userId) : Promise.resolve(null),
     seesLedger ? listLedger(db, userId, ledgerPage.data, LEDGER_PAGE_SIZE) : Promise.resolve(null),
+    seesLedger ? balanceHistory(db, userId, range.range) : Promise.resolve(null),
   ]);
   const nextUsage = new URLSearchParams(search);
   if (usage.next) nextUsage.set("ucursor", encodeCursor(usage.next));
@@ -73,6 +76,14 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
     usage: { rows: usage.rows.map((r) => ({ ...r, created_at: r.created_at.toISOString() })), nextHref: usage.next ? `?${nextUsage.toString()}` : null, firstHref: cursor ? `?${withoutParam(search, "ucursor")}` : null },
     outliers: { flags: outliers.flags, total: outliers.total, canAcknowledge: can(staff.role, "outliers:acknowledge") },
     balance,
+    history: history
+      ? {
+          opening: history.opening,
+          days: history.days,
+          upcoming: history.upcoming.map((u) => ({ ...u, expires_at: u.expires_at.toISOString(), created_at: u.created_at.toISOString() })),
+          overdraft: history.overdraft ? { balance: history.overdraft.balance, since: history.overdraft.since?.toISOString() ?? null } : null,
+        }
+      : null,
     ledger: ledger
       ? { page: ledgerPage.data, pageSize: LEDGER_PAGE_SIZE, total: ledger.total, entries: ledger.entries.map((e) => ({ id: e.id, kind: e.kind, amount: e.amount, balance_after: e.balance_after, reason: e.reason, actor_label: e.actor_label, forced: e.forced, expires_at: e.expires_at?.toISOString() ?? null, remaining: e.remaining, created_at: e.created_at.toISOString() })) }
       : null,
@@ -165,16 +176,23 @@ export default function UserPage() {
         </div>
         <div className="space-y-4">
           {d.balance !== null ? (
-            <section className="rounded-lg border border-slate-200 bg-white px-4 py-3 shadow-sm">
+            <section className={`rounded-lg border bg-white px-4 py-3 shadow-sm ${d.balance < 0 ? "border-rose-300" : "border-slate-200"}`}>
               <p className="text-xs font-medium uppercase tracking-wide text-slate-500">Balance</p>
-              <p className="mt-1 text-3xl font-semibold tabular-nums" data-testid="balance">{d.balance.toLocaleString("en-US")}</p>
+              <p className={`mt-1 text-3xl font-semibold tabular-nums ${d.balance < 0 ? "text-rose-700" : ""}`} data-testid="balance">{d.balance.toLocaleString("en-US")}</p>
               <p className="text-xs text-slate-500">tokens</p>
+              {d.history?.overdraft ? (
+                <p className="mt-1 text-sm font-medium text-rose-700" data-testid="overdraft">
+                  Overdrawn{d.history.overdraft.since ? ` since ${d.history.overdraft.since.replace("T", " ").slice(0, 16)} UTC` : ""}: the next grant or purchase pays this debt first.
+                </p>
+              ) : null}
             </section>
           ) : null}
+          {d.history ? <UpcomingExpiriesCard upcoming={d.history.upcoming} /> : null}
           {d.canAdjust ? <AdjustForm key={d.idempotencyKey} idempotencyKey={d.idempotencyKey} role={d.role} supportLimit={d.supportLimit} /> : null}
         </div>
       </div>
       <div className="mt-4 space-y-4">
+        {d.history ? <BalanceHistoryCard history={d.history} range={d.range} /> : null}
         <OutliersCard outliers={d.outliers} />
         {d.ledger ? <LedgerCard ledger={d.ledger} /> : null}
         <RecentUsageCard usage={d.usage} />
