@@ -49,9 +49,6 @@ export const newRowId = (): string => uuidv7();
 /** `name type, …` for a recordset or a CREATE TABLE. */
 export const usageColumnDefinitions = USAGE_COLUMNS.map((column) => `${column} ${USAGE_COLUMN_TYPES[column]}`).join(", ");
 
-/** 1000 events with ordinary metadata stay far below this; larger bodies are refused unread (the usage API and OTLP). */
-export const MAX_INGEST_BODY_BYTES = 2 * 1024 * 1024;
-
 export interface IngestCounts {
   accepted: number;
   duplicates: number;

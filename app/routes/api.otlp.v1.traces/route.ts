@@ -12,7 +12,8 @@ import { ingestTraceRequest, type TraceIngestResult } from "~/features/otlp/serv
 import { requireApiAccess } from "~/lib/auth.server";
 import { databaseUnavailableResponse, getDb, isDatabaseUnavailable } from "~/lib/db.server";
 import { PayloadTooLargeError, readBodyBytes } from "~/lib/http.server";
-import { constraintDriftMessage, ingestBackpressure, MAX_INGEST_BODY_BYTES } from "~/models/usage-ingest.server";
+import { MAX_INGEST_BODY_BYTES } from "~/domain/usage-event";
+import { constraintDriftMessage, ingestBackpressure } from "~/models/usage-ingest.server";
 
 /** A gzip body may not inflate past this: span attributes carry prompts, a bomb must not fill memory. */
 export const MAX_INFLATED_BYTES = 4 * MAX_INGEST_BODY_BYTES;

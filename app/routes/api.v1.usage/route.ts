@@ -6,9 +6,9 @@
 import type { ActionFunctionArgs } from "@remix-run/node";
 import { requireApiAccess } from "~/lib/auth.server";
 import { PayloadTooLargeError, readBodyText } from "~/lib/http.server";
-import { parseUsageBatch, type BatchError } from "~/domain/usage-event";
+import { MAX_INGEST_BODY_BYTES, parseUsageBatch, type BatchError } from "~/domain/usage-event";
 import { databaseUnavailableResponse, getDb, isDatabaseUnavailable } from "~/lib/db.server";
-import { constraintDriftMessage, ingestBackpressure, insertUsageEvents, MAX_INGEST_BODY_BYTES } from "~/models/usage-ingest.server";
+import { constraintDriftMessage, ingestBackpressure, insertUsageEvents } from "~/models/usage-ingest.server";
 
 export const MAX_BODY_BYTES = MAX_INGEST_BODY_BYTES;
 
