@@ -4,10 +4,8 @@
  * (ExportTraceServiceResponse, google.rpc.Status) encoded in the request's own format.
  */
 import protobuf from "protobufjs";
-import commonProto from "./proto/opentelemetry/proto/common/v1/common.proto?raw";
-import resourceProto from "./proto/opentelemetry/proto/resource/v1/resource.proto?raw";
-import traceProto from "./proto/opentelemetry/proto/trace/v1/trace.proto?raw";
-import traceServiceProto from "./proto/opentelemetry/proto/collector/trace/v1/trace_service.proto?raw";
+// protobufjs's descriptor of ./proto/opentelemetry (scripts/generate-otlp-descriptor.ts).
+import descriptor from "./proto/descriptor.json";
 
 /**
  * google.rpc.Status as OTLP error answers carry it. Only its code and message: `details`
@@ -15,9 +13,8 @@ import traceServiceProto from "./proto/opentelemetry/proto/collector/trace/v1/tr
  */
 const STATUS_PROTO = `syntax = "proto3"; package google.rpc; message Status { int32 code = 1; string message = 2; }`;
 
-const root = new protobuf.Root();
-// Dependencies first: each file's imports name types parsed before it into the same root.
-for (const source of [commonProto, resourceProto, traceProto, traceServiceProto, STATUS_PROTO]) protobuf.parse(source, root);
+const root = protobuf.Root.fromJSON(descriptor);
+protobuf.parse(STATUS_PROTO, root);
 root.resolveAll();
 
 const ExportTraceServiceRequest = root.lookupType("opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest");
