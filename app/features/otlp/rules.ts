@@ -118,9 +118,17 @@ function attributeMap(attributes: Attributes): Map<string, Primitive> {
   return map;
 }
 
+/** Each name, then each name under the AI SDK's metadata prefix, made once per list. */
+const lookupNames = new WeakMap<readonly string[], string[]>();
+
 function first(attributes: Map<string, Primitive>, names: readonly string[]): Primitive | null {
-  for (const name of names) {
-    const value = attributes.get(name) ?? attributes.get(METADATA_PREFIX + name);
+  let candidates = lookupNames.get(names);
+  if (!candidates) {
+    candidates = names.flatMap((name) => [name, METADATA_PREFIX + name]);
+    lookupNames.set(names, candidates);
+  }
+  for (const name of candidates) {
+    const value = attributes.get(name);
     if (value !== undefined) return value;
   }
   return null;

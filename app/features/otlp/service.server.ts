@@ -6,7 +6,8 @@ import type { Kysely } from "kysely";
 import type { Database } from "../../../db/types";
 import { describeProblem, MAX_BATCH_EVENTS, validateUsageEvent, type UsageEvent } from "~/domain/usage-event";
 import { insertUsageEvents } from "~/models/usage-ingest.server";
-import { FIELD_SOURCES, spansToUsage, traceRequestSchema } from "./rules";
+import type { OtlpFormat } from "./codec.server";
+import { FIELD_SOURCES, spansToUsage, traceRequestSchema, type TraceRequest } from "./rules";
 
 /** At most this many spans per request, as /api/v1/usage takes at most this many events (exporters send 512 by default). */
 export const MAX_SPANS_PER_REQUEST = MAX_BATCH_EVENTS;
@@ -32,13 +33,23 @@ function withSource(message: string): string {
   return field && FIELD_SOURCES[field] ? `${field} (from ${FIELD_SOURCES[field]}): ${rest}` : field ? `${field}: ${rest}` : rest;
 }
 
-export async function ingestTraceRequest(db: Kysely<Database>, body: unknown): Promise<TraceIngest> {
-  const parsed = traceRequestSchema.safeParse(body);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return { kind: "malformed", message: `${issue?.path.join(".") || "body"}: ${issue?.message ?? "is not an ExportTraceServiceRequest"}` };
+/**
+ * A decoded request stored. A JSON body is checked against the zod schema of the request; a
+ * protobuf one was already read field by field against the .proto schema by protobufjs, which
+ * types every field the schema names (checking it again cost about as much as decoding it).
+ */
+export async function ingestTraceRequest(db: Kysely<Database>, body: unknown, format: OtlpFormat): Promise<TraceIngest> {
+  let request: TraceRequest;
+  if (format === "protobuf") request = body as TraceRequest;
+  else {
+    const parsed = traceRequestSchema.safeParse(body);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      return { kind: "malformed", message: `${issue?.path.join(".") || "body"}: ${issue?.message ?? "is not an ExportTraceServiceRequest"}` };
+    }
+    request = parsed.data;
   }
-  const outcomes = spansToUsage(parsed.data);
+  const outcomes = spansToUsage(request);
   if (outcomes.length > MAX_SPANS_PER_REQUEST) {
     return { kind: "too-many", message: `the request holds ${outcomes.length} spans; send at most ${MAX_SPANS_PER_REQUEST} (the batch span processor's maxExportBatchSize)` };
   }

@@ -95,7 +95,7 @@ async function exportTraces(request: Request, format: OtlpFormat): Promise<Respo
     if (error instanceof UndecodableBodyError) return failure(format, 400, error.message);
     throw error;
   }
-  const outcome = await ingestTraceRequest(getDb(), decoded);
+  const outcome = await ingestTraceRequest(getDb(), decoded, format);
   if (outcome.kind === "malformed") return failure(format, 400, outcome.message);
   if (outcome.kind === "too-many") return failure(format, 413, outcome.message);
   return success(format, outcome.result);
