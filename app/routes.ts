@@ -34,4 +34,5 @@ export default [
   route("api/v1/usage", "routes/api.v1.usage/route.ts"),
   route("api/v1/ledger", "routes/api.v1.ledger/route.ts"),
   route("api/v1/users/:userId/balance", "routes/api.v1.balance/route.ts"),
+  route("api/otlp/v1/traces", "routes/api.otlp.v1.traces/route.ts"),
 ] satisfies RouteConfig;

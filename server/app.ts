@@ -202,7 +202,7 @@ function serveModuleFunction(fn: RouteFunction) {
 }
 
 /**
- * The JSON API (`/api/v1/*` route modules of a production build): GET to the module's loader,
+ * The API (`/api/v1/*` and `/api/otlp/*` route modules of a production build): GET to the module's loader,
  * other methods but HEAD to its action. Anything a module does not handle falls through to
  * Remix, which answers it as before. Mounted before the page middleware (security headers
  * with a nonce, static files): its answers carry API_SECURITY_HEADERS.
@@ -210,7 +210,7 @@ function serveModuleFunction(fn: RouteFunction) {
 export function apiRouter(build: Pick<ServerBuild, "routes">): express.Router {
   const router = express.Router();
   for (const route of Object.values(build.routes)) {
-    if (!route?.path?.startsWith("api/v1/")) continue;
+    if (!route?.path?.startsWith("api/v1/") && !route?.path?.startsWith("api/otlp/")) continue;
     const serveLoader = route.module.loader && serveModuleFunction(route.module.loader);
     const serveAction = route.module.action && serveModuleFunction(route.module.action);
     router.all(`/${route.path}`, (req, res, next) => {

@@ -208,6 +208,46 @@ export function actionTypesForRoute(route: string): ActionType[] {
   return registry.filter((t) => (t.routes as readonly string[]).includes(route)).map((t) => t.name);
 }
 
+/**
+ * How an OpenTelemetry GenAI span that names no action type (`tokenboard.action_type`) maps to
+ * one. Each given field must equal the span's: `operation` its `gen_ai.operation.name`,
+ * `spanName` its name, `route` its `http.route`. Entries that name a route are tried first, then
+ * the route table above (`routes`, where the route has exactly one AI type), then the entries
+ * without a route; within each group the first match wins.
+ */
+export interface SpanActionMapping {
+  actionType: ActionType;
+  operation?: string;
+  spanName?: string;
+  route?: string;
+}
+
+export const SPAN_ACTION_MAPPINGS: readonly SpanActionMapping[] = [
+  // A GenAI chat call (OpenLLMetry, OpenTelemetry's own instrumentations) on no known route.
+  { operation: "chat", actionType: "chat_conversation" },
+  // The Vercel AI SDK sets no gen_ai.operation.name; streamText's provider call is a chat.
+  { spanName: "ai.streamText.doStream", actionType: "chat_conversation" },
+];
+
+export interface SpanIdentity {
+  operation: string | null;
+  spanName: string;
+  route: string | null;
+}
+
+/** The action type a span maps to without an explicit one, or null when nothing maps it. */
+export function actionTypeForSpan(span: SpanIdentity, mappings: readonly SpanActionMapping[] = SPAN_ACTION_MAPPINGS): ActionType | null {
+  const matches = (wanted: string | undefined, actual: string | null) => wanted === undefined || wanted === actual;
+  const fits = (m: SpanActionMapping) => matches(m.operation, span.operation) && matches(m.spanName, span.spanName) && matches(m.route, span.route);
+  const forRoute = mappings.find((m) => m.route !== undefined && fits(m));
+  if (forRoute) return forRoute.actionType;
+  if (span.route) {
+    const byRoute = actionTypesForRoute(span.route).filter((name) => byName.get(name)?.category === "ai");
+    if (byRoute.length === 1) return byRoute[0] as ActionType;
+  }
+  return mappings.find((m) => m.route === undefined && fits(m))?.actionType ?? null;
+}
+
 /** Where a token amount lies against a type's expected range. */
 export function classifyAgainstRange(
   range: ExpectedRange | null,

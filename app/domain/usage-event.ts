@@ -241,6 +241,9 @@ export function checkCsvHeader(header: readonly string[]): HeaderCheck {
 
 export const MAX_BATCH_EVENTS = 1000;
 
+/** 1000 events with ordinary metadata stay far below this; larger bodies are refused unread (the usage API and OTLP). */
+export const MAX_INGEST_BODY_BYTES = 2 * 1024 * 1024;
+
 export interface BatchError {
   index: number;
   message: string;

@@ -8,6 +8,7 @@ import { overviewScenario } from "./overview";
 import { analyticsScenario } from "./analytics";
 import { outliersScenario } from "./outliers";
 import { ingestScenario } from "./ingest";
+import { otlpScenario } from "./otlp";
 import { ledgerScenario } from "./ledger";
 import { overridesScenario } from "./overrides";
 import { exportScenario } from "./export";
@@ -19,6 +20,7 @@ export const SCENARIOS: BenchScenario[] = [
   analyticsScenario,
   outliersScenario,
   ingestScenario,
+  otlpScenario,
   ledgerScenario,
   overridesScenario,
   exportScenario,

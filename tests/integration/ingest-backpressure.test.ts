@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerApiKey } from "../../app/lib/auth.server";
 import { INGEST_QUEUE_LIMIT } from "../../app/models/usage-ingest.server";
 import { action } from "../../app/routes/api.v1.usage/route";
+import { action as otlpAction } from "../../app/routes/api.otlp.v1.traces/route";
 import { createTokenboardClient } from "../../client/track-token-usage";
 import { createTestDatabase, type TestDatabase } from "../support/test-db";
 
@@ -127,5 +128,38 @@ describe("POST /api/v1/usage backpressure", () => {
     expect(statuses.at(-1)).toBe(200);
     expect(waits[0]).toBe(1_000);
     expect(await stored(batch)).toBe(50);
+  });
+
+  it("refuses OTLP exports with 503 + Retry-After under the same bound, and stores them once it is passed", async () => {
+    await enqueue(INGEST_QUEUE_LIMIT + 5_000);
+    await send([event()]); // first look at the queue
+    await consume(1_000);
+    await NEXT_PROBE();
+    const traceId = randomUUID().replaceAll("-", "");
+    const spanId = traceId.slice(0, 16);
+    const attribute = (key: string, value: object) => ({ key, value });
+    const attributes = [
+      attribute("gen_ai.operation.name", { stringValue: "chat" }),
+      attribute("gen_ai.request.model", { stringValue: "gpt-4o" }),
+      attribute("gen_ai.usage.input_tokens", { intValue: "10" }),
+      attribute("gen_ai.usage.output_tokens", { intValue: 5 }),
+      attribute("enduser.id", { stringValue: randomUUID() }),
+    ];
+    const body = JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId, spanId, name: "chat", startTimeUnixNano: "1767225600000000000", attributes }] }] }] });
+    const headers = { authorization: `Bearer ${INGEST_KEY}`, "content-type": "application/json" };
+    const exportSpans = async () =>
+      (await otlpAction({ request: new Request("http://localhost/api/otlp/v1/traces", { method: "POST", body, headers }), params: {}, context: {} })) as Response;
+    const refused = await exportSpans();
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("retry-after")).toBe("1");
+    expect(await refused.json()).toEqual({ code: 14, message: expect.stringMatching(/nothing was stored/) });
+    const eventIds = [{ event_id: `otlp:${traceId}:${spanId}` }];
+    expect(await stored(eventIds)).toBe(0);
+
+    // Everything queued so far, earlier tests' rows too.
+    await consume(3 * INGEST_QUEUE_LIMIT);
+    await NEXT_PROBE();
+    expect((await exportSpans()).status).toBe(200);
+    expect(await stored(eventIds)).toBe(1);
   });
 });

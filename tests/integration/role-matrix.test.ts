@@ -66,6 +66,7 @@ const MATRIX: Record<string, { loader?: Expectation; action?: Expectation }> = {
   "routes/api.v1.usage/route.ts": { loader: { permission: "public", api: true, allowed: 405 }, action: api("key-only", 422) },
   "routes/api.v1.ledger/route.ts": { action: api("ledger:adjust", 422) },
   "routes/api.v1.balance/route.ts": { loader: api("ledger:read", 200) },
+  "routes/api.otlp.v1.traces/route.ts": { loader: { permission: "public", api: true, allowed: 405 }, action: api("key-only", 200) },
 };
 
 /** Logging out ends the session it is called with, so those calls get a session of their own. */

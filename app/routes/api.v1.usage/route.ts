@@ -6,14 +6,13 @@
 import type { ActionFunctionArgs } from "@remix-run/node";
 import { requireApiAccess } from "~/lib/auth.server";
 import { isJsonContentType, PayloadTooLargeError, readBodyText } from "~/lib/http.server";
-import { parseUsageBatch, type BatchError } from "~/domain/usage-event";
+import { MAX_INGEST_BODY_BYTES, parseUsageBatch, type BatchError } from "~/domain/usage-event";
 import { databaseUnavailableResponse, getDb, isDatabaseUnavailable } from "~/lib/db.server";
 import { logger } from "~/lib/logger.server";
 import { metrics } from "~/lib/metrics.server";
 import { constraintDriftMessage, ingestBackpressure, insertUsageEvents } from "~/models/usage-ingest.server";
 
-/** 1000 events with ordinary metadata stay far below this; larger bodies are refused unread. */
-export const MAX_BODY_BYTES = 2 * 1024 * 1024;
+export const MAX_BODY_BYTES = MAX_INGEST_BODY_BYTES;
 
 interface IngestAnswer {
   accepted: number;
