@@ -1,25 +1,34 @@
 /**
- * OTLP/HTTP bodies both ways: an ExportTraceServiceRequest decoded from protobuf (with protobufjs
- * and the opentelemetry-proto definitions vendored under ./proto) or from JSON, and the answers
- * (ExportTraceServiceResponse, google.rpc.Status) encoded in the request's own format.
+ * OTLP/HTTP bodies both ways: an ExportTraceServiceRequest decoded from protobuf or JSON, and the
+ * answers (ExportTraceServiceResponse, google.rpc.Status) encoded in the request's own format.
+ * Protobuf goes through the protobufjs code that OpenTelemetry generates from opentelemetry-proto
+ * and ships in @opentelemetry/otlp-transformer 0.57 (installed as otel-otlp-generated): the 0.301
+ * line the exporters use ships encoders only.
  */
+import { createRequire } from "node:module";
 import protobuf from "protobufjs";
-// protobufjs's descriptor of ./proto/opentelemetry (scripts/generate-otlp-descriptor.ts).
-import descriptor from "./proto/descriptor.json";
+
+interface GeneratedMessageType {
+  decode(reader: Uint8Array): object;
+  encode(message: object): { finish(): Uint8Array };
+  fromObject(object: Record<string, unknown>): object;
+  toObject(message: object, options: protobuf.IConversionOptions): Record<string, unknown>;
+}
+
+interface GeneratedRoot {
+  opentelemetry: { proto: { collector: { trace: { v1: Record<"ExportTraceServiceRequest" | "ExportTraceServiceResponse", GeneratedMessageType> } } } };
+}
+
+// CommonJS, no exports map: required by path so that tsx, vitest and the server build load it alike.
+const generated = createRequire(import.meta.url)("otel-otlp-generated/build/src/generated/root.js") as GeneratedRoot;
+const { ExportTraceServiceRequest, ExportTraceServiceResponse } = generated.opentelemetry.proto.collector.trace.v1;
 
 /**
  * google.rpc.Status as OTLP error answers carry it. Only its code and message: `details`
  * (field 3, repeated google.protobuf.Any) is never sent, so its definition is not needed.
  */
 const STATUS_PROTO = `syntax = "proto3"; package google.rpc; message Status { int32 code = 1; string message = 2; }`;
-
-const root = protobuf.Root.fromJSON(descriptor);
-protobuf.parse(STATUS_PROTO, root);
-root.resolveAll();
-
-const ExportTraceServiceRequest = root.lookupType("opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest");
-const ExportTraceServiceResponse = root.lookupType("opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse");
-const Status = root.lookupType("google.rpc.Status");
+const Status = protobuf.parse(STATUS_PROTO).root.lookupType("google.rpc.Status");
 
 export type OtlpFormat = "protobuf" | "json";
 
@@ -62,7 +71,7 @@ export function decodeTraceRequest(body: Buffer, format: OtlpFormat): unknown {
       throw new UndecodableBodyError("body is not valid JSON");
     }
   }
-  let message: protobuf.Message;
+  let message: object;
   try {
     message = ExportTraceServiceRequest.decode(body);
   } catch (error) {
