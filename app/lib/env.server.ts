@@ -22,6 +22,7 @@ const envSchema = z.object({
   TOKENBOARD_DEMO_ROWS: z.coerce.number().int().min(100).max(100_000_000).default(300_000),
   TOKENBOARD_DEMO_DAYS: z.coerce.number().int().min(14, "must be at least 14 (the planted outliers need a baseline)").max(3650).default(90),
   TOKENBOARD_JOBS: z.enum(["on", "off"]).default("on"),
+  TOKENBOARD_CHARGE_USAGE: z.enum(["on", "off"], { errorMap: () => ({ message: 'must be "on" or "off"' }) }).default("on"),
   TOKENBOARD_COOKIE_SECURE: z.enum(["auto", "on", "off"]).default("auto"),
 });
 
