@@ -93,14 +93,18 @@ export async function applyPendingCharges(db: Kysely<Database>, options: { limit
  * pays for it; its pool's members). Each part is what the next expiry, apply step and rollup
  * batch will write, read in one snapshot.
  */
-export function exactBalanceSql(userId: string): RawBuilder<number> {
+export function exactBalanceSql(userId: string, options: { charge?: boolean } = {}): RawBuilder<number> {
   const id = sql`${userId}::uuid`;
+  // Charging off: queued rows will stage nothing, so they owe nothing.
+  const queued = (options.charge ?? chargingEnabled())
+    ? sql`- COALESCE((SELECT sum(q.sign * ${rowCharge("q")}) FROM tokenboard.usage_rollup_queue q
+                WHERE q.user_id IN (SELECT c.user_id FROM (${poolConsumersSql(id)}) c) AND q.usage_id IS NOT NULL), 0)`
+    : sql``;
   return sql<number>`(
     COALESCE((SELECT b.balance FROM tokenboard.token_balances b WHERE b.user_id = ${id}), 0)
     - COALESCE((SELECT sum(l.remaining) FROM tokenboard.ledger_entries l WHERE l.user_id = ${id} AND l.remaining > 0 AND l.expires_at <= now()), 0)
     + COALESCE((SELECT sum(p.amount) FROM tokenboard.pending_charges p WHERE p.payer_id = ${id}), 0)
-    - COALESCE((SELECT sum(q.sign * ${rowCharge("q")}) FROM tokenboard.usage_rollup_queue q
-                WHERE q.user_id IN (SELECT c.user_id FROM (${poolConsumersSql(id)}) c) AND q.usage_id IS NOT NULL), 0)
+    ${queued}
   )::bigint`;
 }
 

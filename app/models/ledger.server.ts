@@ -208,8 +208,8 @@ export async function adjustBalance(db: Kysely<Database>, actor: Actor, input: A
  * what is staged and what is still queued for this payer counted, as the next expiry, apply
  * step and rollup batch will write them.
  */
-export async function getBalance(db: Db, userId: string): Promise<number> {
-  const result = await sql<{ balance: number }>`SELECT ${exactBalanceSql(userId)} AS balance`.execute(db);
+export async function getBalance(db: Db, userId: string, options: { charge?: boolean } = {}): Promise<number> {
+  const result = await sql<{ balance: number }>`SELECT ${exactBalanceSql(userId, options)} AS balance`.execute(db);
   return Number(result.rows[0]?.balance ?? 0);
 }
 
