@@ -172,8 +172,12 @@ export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`DROP FUNCTION tokenboard.usage_payer(uuid)`.execute(db);
   await sql`DROP INDEX IF EXISTS public.household_members_household_idx`.execute(db);
   await sql`DROP INDEX IF EXISTS public.households_admin_idx`.execute(db);
+  // Charges of a batch name no usage row: before this migration every keyless entry did, and
+  // 0019's down keys entries by their grant or usage row. They keep a key of their own.
+  await sql`UPDATE tokenboard.ledger_entries SET idempotency_key = 'charge:' || id
+    WHERE idempotency_key IS NULL AND kind IN ('usage', 'correction') AND usage_id IS NULL`.execute(db);
   await sql`ALTER TABLE tokenboard.ledger_entries DROP CONSTRAINT ledger_entries_caller_key`.execute(db);
-  await sql`ALTER TABLE tokenboard.ledger_entries ADD CONSTRAINT ledger_entries_caller_key CHECK (idempotency_key IS NOT NULL OR kind IN ('expiry', 'usage')) NOT VALID`.execute(db);
+  await sql`ALTER TABLE tokenboard.ledger_entries ADD CONSTRAINT ledger_entries_caller_key CHECK (idempotency_key IS NOT NULL OR kind IN ('expiry', 'usage'))`.execute(db);
   await sql`DROP TABLE tokenboard.usage_charge_traces`.execute(db);
   await sql`DROP TABLE tokenboard.pending_charges`.execute(db);
   await enqueueFunction(false).execute(db);
