@@ -117,6 +117,12 @@ function poolConsumersSql(payer: RawBuilder<unknown>): RawBuilder<{ user_id: str
     WHERE h.admin_user_id = ${payer} AND m.user_id <> ${payer} AND tokenboard.usage_payer(m.user_id) = ${payer}`;
 }
 
+/** Whose balance pays for `userId`'s usage: a pool's owner, or the user. */
+export async function payerOf(db: Kysely<Database>, userId: string): Promise<string> {
+  const result = await sql<{ payer: string }>`SELECT tokenboard.usage_payer(${userId}::uuid) AS payer`.execute(db);
+  return result.rows[0]?.payer ?? userId;
+}
+
 export interface PoolMember {
   user_id: string;
   role: string | null;
@@ -136,8 +142,7 @@ export interface Pool {
  * when the user spends their own balance and owns no pool.
  */
 export async function poolOf(db: Kysely<Database>, userId: string): Promise<Pool | null> {
-  const owner = await sql<{ payer: string }>`SELECT tokenboard.usage_payer(${userId}::uuid) AS payer`.execute(db);
-  const payer = owner.rows[0]?.payer ?? userId;
+  const payer = await payerOf(db, userId);
   const household = await sql<{ id: string; name: string }>`
     SELECT h.id, h.name FROM public.households h WHERE h.admin_user_id = ${payer}::uuid AND h.shared_tokens_enabled IS TRUE
       AND EXISTS (SELECT 1 FROM public.household_members m WHERE m.household_id = h.id AND m.user_id <> h.admin_user_id AND tokenboard.usage_payer(m.user_id) = h.admin_user_id)

@@ -13,9 +13,10 @@ import { actorOf, requireStaff } from "~/lib/auth.server";
 import { getDb } from "~/lib/db.server";
 import { getEnv } from "~/lib/env.server";
 import { formObject, parseWith } from "~/lib/validation";
+import { payerOf, poolOf } from "~/models/charging.server";
 import { adjustBalance, getBalance, listLedger } from "~/models/ledger.server";
 import { listOutlierFlags } from "~/models/outlier-flags.server";
-import { AdjustForm, LedgerCard, OutliersCard, RecentUsageCard, UsageCard } from "./sections";
+import { AdjustForm, LedgerCard, OutliersCard, PoolCard, RecentUsageCard, UsageCard } from "./sections";
 import { appUser, decodeCursor, encodeCursor, recentUsage, userIsKnown, userUsageByType, userUsagePerDay } from "./queries.server";
 
 export const meta: MetaFunction = () => [{ title: "User · tokenboard" }];
@@ -46,6 +47,9 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
 
   const db = getDb();
   const seesLedger = can(staff.role, "ledger:read");
+  // A member of a shared pool spends its owner's balance: the page shows and adjusts that one.
+  const pool = seesLedger ? await poolOf(db, userId) : null;
+  const payer = pool?.owner_id ?? userId;
   const [info, known, perDay, byType, usage, outliers, balance, ledger] = await Promise.all([
     appUser(db, userId),
     userIsKnown(db, userId),
@@ -53,7 +57,7 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
     userUsageByType(db, userId, range.range),
     recentUsage(db, userId, cursor, USAGE_PAGE_SIZE),
     listOutlierFlags(db, { userId, status: "open" }, { pageSize: 20, tz: range.range.tz }),
-    seesLedger ? getBalance(db, userId) : Promise.resolve(null),
+    seesLedger ? getBalance(db, payer) : Promise.resolve(null),
     seesLedger ? listLedger(db, userId, ledgerPage.data, LEDGER_PAGE_SIZE) : Promise.resolve(null),
   ]);
   const nextUsage = new URLSearchParams(search);
@@ -73,6 +77,7 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
     usage: { rows: usage.rows.map((r) => ({ ...r, created_at: r.created_at.toISOString() })), nextHref: usage.next ? `?${nextUsage.toString()}` : null, firstHref: cursor ? `?${withoutParam(search, "ucursor")}` : null },
     outliers: { flags: outliers.flags, total: outliers.total, canAcknowledge: can(staff.role, "outliers:acknowledge") },
     balance,
+    pool,
     ledger: ledger
       ? { page: ledgerPage.data, pageSize: LEDGER_PAGE_SIZE, total: ledger.total, entries: ledger.entries.map((e) => ({ id: e.id, kind: e.kind, amount: e.amount, balance_after: e.balance_after, reason: e.reason, actor_label: e.actor_label, forced: e.forced, expires_at: e.expires_at?.toISOString() ?? null, remaining: e.remaining, created_at: e.created_at.toISOString() })) }
       : null,
@@ -121,14 +126,16 @@ export async function action({ request, params }: ActionFunctionArgs) {
   if (input.expires_on && input.expires_on < todayIn(tz)) return fail(422, { expires_on: "must be today or later" });
 
   const db = getDb();
+  // A pool member's page adjusts the pool: its owner's balance.
+  const payer = await payerOf(db, userId);
   if (input.intent === "confirm") {
-    const balance = await getBalance(db, userId);
+    const balance = await getBalance(db, payer);
     const after = balanceAfter(balance, input.kind, input.amount);
     if (after < 0 && !force) return fail(409, { amount: `would leave ${after.toLocaleString("en-US")}` }, `Insufficient balance: the user has ${balance.toLocaleString("en-US")} tokens. Deduct at most ${Math.max(0, balance).toLocaleString("en-US")}${staff.role === "admin" ? ", or tick “force” and give the reason" : ", or ask an admin"}.`);
     return data<AdjustActionData>({ step: "confirm", values: form, balance, balanceAfter: after, expiresAt: expiresAt?.toISOString() ?? null });
   }
   const outcome = await adjustBalance(db, actorOf(staff, request), {
-    userId,
+    userId: payer,
     kind: input.kind,
     amount: input.amount,
     reason: input.reason,
@@ -166,15 +173,16 @@ export default function UserPage() {
         <div className="space-y-4">
           {d.balance !== null ? (
             <section className="rounded-lg border border-slate-200 bg-white px-4 py-3 shadow-sm">
-              <p className="text-xs font-medium uppercase tracking-wide text-slate-500">Balance</p>
-              <p className="mt-1 text-3xl font-semibold tabular-nums" data-testid="balance">{d.balance.toLocaleString("en-US")}</p>
-              <p className="text-xs text-slate-500">tokens</p>
+              <p className="text-xs font-medium uppercase tracking-wide text-slate-500">{d.pool && d.pool.owner_id !== d.userId ? "Balance of the shared pool" : "Balance"}</p>
+              <p className={`mt-1 text-3xl font-semibold tabular-nums ${d.balance < 0 ? "text-rose-700" : ""}`} data-testid="balance">{d.balance.toLocaleString("en-US")}</p>
+              <p className="text-xs text-slate-500">{d.balance < 0 ? "tokens: overdrawn, the next grant pays this first" : "tokens"}</p>
             </section>
           ) : null}
           {d.canAdjust ? <AdjustForm key={d.idempotencyKey} idempotencyKey={d.idempotencyKey} role={d.role} supportLimit={d.supportLimit} /> : null}
         </div>
       </div>
       <div className="mt-4 space-y-4">
+        {d.pool ? <PoolCard pool={d.pool} userId={d.userId} /> : null}
         <OutliersCard outliers={d.outliers} />
         {d.ledger ? <LedgerCard ledger={d.ledger} /> : null}
         <RecentUsageCard usage={d.usage} />
