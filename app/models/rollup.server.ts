@@ -228,6 +228,8 @@ export interface RollupRun {
   drained: boolean;
   /** Days moved into the month rollups first (closeUserMonthDays), [from, to); null when none were due. */
   closed: { from: string; to: string } | null;
+  /** Ledger entries written by applying staged charges (decision 016). */
+  charged: number;
 }
 
 /**
@@ -296,20 +298,20 @@ export async function runRollup(db: Kysely<Database>, options: { batchSize?: num
   let batches = 0;
   const closed = await closeUserMonthDays(db, { openFrom: options.openFrom });
   // Staged by an earlier run that stopped before applying (a crash, a failed apply).
-  await applyPendingCharges(db);
+  let charged = (await applyPendingCharges(db)).entries;
   for (;;) {
     const consumed = await consumeBatch(db, batchSize, charge);
-    if (consumed === null) return { rows, batches, ms: Date.now() - started, skipped: batches === 0, drained: false, closed };
+    if (consumed === null) return { rows, batches, ms: Date.now() - started, skipped: batches === 0, drained: false, closed, charged };
     if (consumed === 0) break;
-    if (charge) await applyPendingCharges(db);
+    if (charge) charged += (await applyPendingCharges(db)).entries;
     rows += consumed;
     batches += 1;
     if (consumed < batchSize) break;
     if (options.maxMs !== undefined && Date.now() - started > options.maxMs) {
-      return { rows, batches, ms: Date.now() - started, skipped: false, drained: false, closed };
+      return { rows, batches, ms: Date.now() - started, skipped: false, drained: false, closed, charged };
     }
   }
-  return { rows, batches, ms: Date.now() - started, skipped: false, drained: true, closed };
+  return { rows, batches, ms: Date.now() - started, skipped: false, drained: true, closed, charged };
 }
 
 /**
@@ -405,6 +407,7 @@ export async function rollupJob(db: Kysely<Database>, options: { queueVacuumRows
   const parts = [
     ...(run.closed ? [describeClosedDays(run.closed)] : []),
     ...(run.rows ? [`${run.rows} rows in ${run.batches} batch(es)`] : []),
+    ...(run.charged ? [`${run.charged} charge entries`] : []),
     ...(vacuumed ? [vacuumed] : []),
   ];
   const summary = parts.length ? parts.join("; ") : undefined;
