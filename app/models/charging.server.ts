@@ -18,7 +18,7 @@ export function chargingEnabled(): boolean {
   return getEnv().TOKENBOARD_CHARGE_USAGE === "on";
 }
 
-/** A queue-shaped row's charge: the type's override where one is set, else tokens_used; 0 when not chargeable. */
+/** A queue-shaped row's charge: the type's override where one is set, else tokens_used; 0 when not chargeable. For reads of a few rows; staging joins the overrides instead. */
 const rowCharge = (q: string) => {
   const t = sql.raw(q);
   return sql`CASE WHEN ${t}.success AND ${t}.action_type = ANY(${chargedTypes})
@@ -35,8 +35,9 @@ const rowCharge = (q: string) => {
 export function stageChargesSql(): RawBuilder<unknown> {
   return sql`
     charge_rows AS (
-      SELECT s.queue_id, s.usage_id, s.user_id AS consumer_id, s.sign, s.created_at, ${rowCharge("s")} AS charge
-      FROM src s
+      SELECT s.queue_id, s.usage_id, s.user_id AS consumer_id, s.sign, s.created_at,
+             CASE WHEN s.success AND s.action_type = ANY(${chargedTypes}) THEN COALESCE(o.token_value, s.tokens_used)::bigint ELSE 0 END AS charge
+      FROM src s LEFT JOIN public.ai_action_token_overrides o ON o.action_type = s.action_type
       WHERE s.usage_id IS NOT NULL AND (s.sign < 0 OR (s.success AND s.action_type = ANY(${chargedTypes})))
     ),
     per_usage AS (
@@ -46,7 +47,8 @@ export function stageChargesSql(): RawBuilder<unknown> {
       FROM charge_rows GROUP BY usage_id, consumer_id
     ),
     owing AS MATERIALIZED (SELECT * FROM per_usage WHERE net <> 0),
-    payers AS (SELECT c.consumer_id, tokenboard.usage_payer(c.consumer_id) AS payer_id FROM (SELECT DISTINCT consumer_id FROM owing) c),
+    -- Materialized: the payer is looked up once per consumer, not once per row of the join below.
+    payers AS MATERIALIZED (SELECT c.consumer_id, tokenboard.usage_payer(c.consumer_id) AS payer_id FROM (SELECT DISTINCT consumer_id FROM owing) c),
     staged AS (
       INSERT INTO tokenboard.pending_charges (payer_id, consumer_id, kind, amount, rows, usage_ids, first_at, last_at, first_queue_id, last_queue_id)
       SELECT p.payer_id, o.consumer_id, CASE WHEN o.seen_before THEN 'correction' ELSE 'usage' END, -sum(o.net), count(*), array_agg(o.usage_id),

@@ -54,19 +54,31 @@ const PAYER_FUNCTION = sql`
       ORDER BY m.joined_at DESC NULLS LAST, m.id LIMIT 1), p_consumer)
   $$`;
 
+/** The reason of a charge's entry, from the pending_charges row `r` (replaced by the alias in use). */
+const reasonOf = (alias: string) => REASON.replaceAll("r.", `${alias}.`);
+const REASON = `CASE WHEN r.kind = 'usage'
+    THEN 'usage: ' || r.rows || CASE WHEN r.rows = 1 THEN ' call, ' ELSE ' calls, ' END || to_char(-r.amount, 'FM999,999,999,999,990') || ' tokens'
+    ELSE 'corrected ' || r.rows || CASE WHEN r.rows = 1 THEN ' usage row: ' ELSE ' usage rows: ' END
+         || CASE WHEN r.amount > 0 THEN 'refund ' ELSE 'charge ' END || to_char(abs(r.amount), 'FM999,999,999,999,990') || ' tokens'
+  END || CASE WHEN r.consumer_id <> r.payer_id THEN ' (pool member ' || r.consumer_id || ')' ELSE '' END`;
+
 /**
- * Applies staged charges to the ledger, up to p_limit, in one transaction: per payer (in id
- * order, so concurrent runs take the locks in one order) the ledger lock of
- * app/models/ledger.server.ts, the expiry of what lapsed, then per staged row the grants it
- * consumes (soonest expiry first, then the oldest; the rest from the permanent part, below
- * zero if need be: a charge is never refused), its entry with the balance and the audit row
- * (ledger_write_entry), its trace, and the staged row deleted. SKIP LOCKED: concurrent runs
- * share the rows and never apply one twice. The rules are app/domain/ledger.ts planDebit's.
+ * Applies staged charges to the ledger, up to p_limit, in one transaction. It takes staged rows
+ * `FOR UPDATE SKIP LOCKED` (concurrent runs share them and never apply one twice), then the
+ * ledger lock of every payer among them (app/models/ledger.server.ts lockUser's), in payer order.
+ * Then, in a statement that starts after the locks (so it sees every earlier holder's commit):
+ * the payers with no grant left to consume or expire, all at once — per staged row its entry
+ * with the running balance, the balance, the audit row (as ledger_write_entry writes them), its
+ * trace, and the staged row deleted. The other payers row by row: the expiry of what lapsed, the
+ * grants the row consumes (soonest expiry, then the oldest: planDebit in app/domain/ledger.ts),
+ * what is left from the permanent part, below zero if need be (a charge is never refused), and
+ * the entry through ledger_write_entry.
  */
-const APPLY_FUNCTION = sql`
+const APPLY_FUNCTION = sql.raw(`
   CREATE FUNCTION tokenboard.apply_pending_charges(p_limit integer) RETURNS TABLE (entries integer, payers integer)
   LANGUAGE plpgsql VOLATILE AS $fn$
   DECLARE
+    ids bigint[];
     r record;
     g record;
     cur bigint;
@@ -77,9 +89,47 @@ const APPLY_FUNCTION = sql`
     n_entries integer := 0;
     n_payers integer := 0;
   BEGIN
-    FOR r IN SELECT * FROM tokenboard.pending_charges ORDER BY payer_id, id LIMIT p_limit FOR UPDATE SKIP LOCKED LOOP
+    SELECT array_agg(x.id) INTO ids FROM (
+      SELECT p.id FROM tokenboard.pending_charges p ORDER BY p.payer_id, p.id LIMIT p_limit FOR UPDATE SKIP LOCKED) x;
+    IF ids IS NULL THEN
+      RETURN QUERY SELECT 0, 0;
+      RETURN;
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtextextended('ledger:' || x.payer_id::text, 0))
+    FROM (SELECT DISTINCT p.payer_id FROM tokenboard.pending_charges p WHERE p.id = ANY(ids) ORDER BY p.payer_id) x;
+
+    WITH simple AS MATERIALIZED (
+      SELECT pc.*, ${reasonOf("pc")} AS reason, nextval('tokenboard.ledger_entries_id_seq'::regclass) AS entry_id
+      FROM tokenboard.pending_charges pc
+      WHERE pc.id = ANY(ids) AND NOT EXISTS (SELECT 1 FROM tokenboard.ledger_entries l WHERE l.user_id = pc.payer_id AND l.remaining > 0)
+    ), running AS MATERIALIZED (
+      SELECT s.*, COALESCE(b.balance, 0) + sum(s.amount) OVER (PARTITION BY s.payer_id ORDER BY s.entry_id) AS after
+      FROM simple s LEFT JOIN tokenboard.token_balances b ON b.user_id = s.payer_id
+    ), written AS (
+      INSERT INTO tokenboard.ledger_entries (id, user_id, kind, amount, balance_after, reason, actor_id, actor_label, idempotency_key, forced, consumer_id)
+      SELECT u.entry_id, u.payer_id, u.kind, u.amount, u.after, u.reason, NULL, 'system', NULL, u.after < 0,
+             CASE WHEN u.consumer_id <> u.payer_id THEN u.consumer_id END
+      FROM running u ORDER BY u.entry_id
+    ), balances AS (
+      INSERT INTO tokenboard.token_balances (user_id, balance)
+      SELECT DISTINCT ON (u.payer_id) u.payer_id, u.after FROM running u ORDER BY u.payer_id, u.entry_id DESC
+      ON CONFLICT (user_id) DO UPDATE SET balance = EXCLUDED.balance, updated_at = now()
+    ), audit AS (
+      INSERT INTO tokenboard.audit_log (actor_id, actor_label, action, target_type, target_id, before, after, reason, ip)
+      SELECT NULL, 'system', 'ledger.' || u.kind, 'user', u.payer_id::text, jsonb_build_object('balance', u.after - u.amount),
+             jsonb_build_object('balance', u.after, 'amount', u.amount, 'entry_id', u.entry_id) || CASE WHEN u.after < 0 THEN '{"forced": true}'::jsonb ELSE '{}'::jsonb END,
+             u.reason, NULL
+      FROM running u ORDER BY u.entry_id
+    ), traces AS (
+      INSERT INTO tokenboard.usage_charge_traces (entry_id, consumer_id, usage_ids, first_at, last_at, first_queue_id, last_queue_id)
+      SELECT u.entry_id, u.consumer_id, u.usage_ids, u.first_at, u.last_at, u.first_queue_id, u.last_queue_id FROM running u
+    ), gone AS (
+      DELETE FROM tokenboard.pending_charges p WHERE p.id IN (SELECT u.id FROM running u)
+    )
+    SELECT count(*)::int, count(DISTINCT u.payer_id)::int INTO n_entries, n_payers FROM running u;
+
+    FOR r IN SELECT p.*, ${reasonOf("p")} AS reason FROM tokenboard.pending_charges p WHERE p.id = ANY(ids) ORDER BY p.payer_id, p.id LOOP
       IF last_payer IS DISTINCT FROM r.payer_id THEN
-        PERFORM pg_advisory_xact_lock(hashtextextended('ledger:' || r.payer_id::text, 0));
         last_payer := r.payer_id;
         n_payers := n_payers + 1;
         FOR g IN SELECT l.id, l.remaining FROM tokenboard.ledger_entries l
@@ -101,12 +151,7 @@ const APPLY_FUNCTION = sql`
           owed := owed - take;
         END LOOP;
       END IF;
-      SELECT e.id INTO entry_id FROM tokenboard.ledger_write_entry(r.payer_id, r.kind, r.amount,
-        CASE WHEN r.kind = 'usage'
-             THEN 'usage: ' || r.rows || CASE WHEN r.rows = 1 THEN ' call, ' ELSE ' calls, ' END || to_char(-r.amount, 'FM999,999,999,999,990') || ' tokens'
-             ELSE 'corrected ' || r.rows || CASE WHEN r.rows = 1 THEN ' usage row: ' ELSE ' usage rows: ' END
-                  || CASE WHEN r.amount > 0 THEN 'refund ' ELSE 'charge ' END || to_char(abs(r.amount), 'FM999,999,999,999,990') || ' tokens'
-        END || CASE WHEN r.consumer_id <> r.payer_id THEN ' (pool member ' || r.consumer_id || ')' ELSE '' END,
+      SELECT e.id INTO entry_id FROM tokenboard.ledger_write_entry(r.payer_id, r.kind, r.amount, r.reason,
         NULL::text, NULL::uuid, 'system', NULL::text, true, cur, NULL::timestamptz, NULL::bigint, NULL::uuid, NULL::bigint) e;
       IF r.consumer_id <> r.payer_id THEN
         UPDATE tokenboard.ledger_entries SET consumer_id = r.consumer_id WHERE id = entry_id;
@@ -118,7 +163,7 @@ const APPLY_FUNCTION = sql`
     END LOOP;
     RETURN QUERY SELECT n_entries, n_payers;
   END
-  $fn$`;
+  $fn$`);
 
 /** As in 0017: the app's writes wait until the migration commits, so none runs the old trigger against the new columns. */
 const holdAppWrites = sql`LOCK TABLE public.token_usage IN SHARE ROW EXCLUSIVE MODE`;
