@@ -40,11 +40,17 @@ export function stageChargesSql(): RawBuilder<unknown> {
       FROM src s LEFT JOIN public.ai_action_token_overrides o ON o.action_type = s.action_type
       WHERE s.usage_id IS NOT NULL AND (s.sign < 0 OR (s.success AND s.action_type = ANY(${chargedTypes})))
     ),
+    -- Only a usage id with a removal (−1) in the batch can have more than one row in it (an insert
+    -- queues one row per id); those are netted per id, the rest, nearly all, pass as they are.
+    edited AS MATERIALIZED (SELECT DISTINCT usage_id FROM charge_rows WHERE sign < 0),
     per_usage AS (
       SELECT usage_id, consumer_id, sum(sign * charge) AS net,
              COALESCE(min(queue_id) FILTER (WHERE sign < 0) < min(queue_id) FILTER (WHERE sign > 0), min(queue_id) FILTER (WHERE sign > 0) IS NULL) AS seen_before,
              min(created_at) AS first_at, max(created_at) AS last_at, min(queue_id) AS first_queue_id, max(queue_id) AS last_queue_id
-      FROM charge_rows GROUP BY usage_id, consumer_id
+      FROM charge_rows c WHERE EXISTS (SELECT 1 FROM edited e WHERE e.usage_id = c.usage_id) GROUP BY usage_id, consumer_id
+      UNION ALL
+      SELECT usage_id, consumer_id, charge, false, created_at, created_at, queue_id, queue_id
+      FROM charge_rows c WHERE NOT EXISTS (SELECT 1 FROM edited e WHERE e.usage_id = c.usage_id)
     ),
     owing AS MATERIALIZED (SELECT * FROM per_usage WHERE net <> 0),
     -- Materialized: the payer is looked up once per consumer, not once per row of the join below.
