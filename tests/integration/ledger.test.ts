@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ACTION_TYPES } from "~/domain/action-types";
 import { SYSTEM_ACTOR } from "~/models/audit.server";
 import { chargesOfUsage } from "~/models/charging.server";
 import { adjustBalance, expireDueGrants, getBalance } from "~/models/ledger.server";
