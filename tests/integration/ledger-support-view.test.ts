@@ -112,3 +112,15 @@ describe("support view of a shared pool's member", () => {
     expect([forAnalyst.balance, forAnalyst.pool]).toEqual([null, null]);
   });
 });
+
+describe("support view of an overdrawn user", () => {
+  it("confirms and applies a grant that leaves the balance still below zero", async () => {
+    const user = randomUUID();
+    await t.db.insertInto("token_usage").values({ user_id: user, action_type: "chat_conversation", model_used: "gpt-4o", tokens_used: 5_000, success: true }).execute();
+    expect(await getBalance(t.db, user)).toBe(-5_000);
+    const review = await submit(support, user, grant({ intent: "confirm", amount: "1000" }));
+    expect(review.data).toMatchObject({ step: "confirm", balance: -5_000, balanceAfter: -4_000 });
+    expect((await submit(support, user, grant({ amount: "1000" }))).status).toBe(302);
+    expect(await getBalance(t.db, user)).toBe(-4_000);
+  });
+});

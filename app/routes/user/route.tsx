@@ -131,7 +131,8 @@ export async function action({ request, params }: ActionFunctionArgs) {
   if (input.intent === "confirm") {
     const balance = await getBalance(db, payer);
     const after = balanceAfter(balance, input.kind, input.amount);
-    if (after < 0 && !force) return fail(409, { amount: `would leave ${after.toLocaleString("en-US")}` }, `Insufficient balance: the user has ${balance.toLocaleString("en-US")} tokens. Deduct at most ${Math.max(0, balance).toLocaleString("en-US")}${staff.role === "admin" ? ", or tick “force” and give the reason" : ", or ask an admin"}.`);
+    // Only a deduction can be refused: a grant to an overdrawn balance pays its debt.
+    if (input.kind === "deduct" && after < 0 && !force) return fail(409, { amount: `would leave ${after.toLocaleString("en-US")}` }, `Insufficient balance: the user has ${balance.toLocaleString("en-US")} tokens. Deduct at most ${Math.max(0, balance).toLocaleString("en-US")}${staff.role === "admin" ? ", or tick “force” and give the reason" : ", or ask an admin"}.`);
     return data<AdjustActionData>({ step: "confirm", values: form, balance, balanceAfter: after, expiresAt: expiresAt?.toISOString() ?? null });
   }
   const outcome = await adjustBalance(db, actorOf(staff, request), {
