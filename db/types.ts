@@ -243,6 +243,36 @@ export interface UsageRollupQueueTable {
   output_tokens: number | null;
   /** Priced by the trigger when the row was queued (migration 0017). */
   cost_cents: Numeric;
+  /** The usage row queued (migration 0026); null on rows queued before it, which are not charged. */
+  usage_id: string | null;
+}
+
+/** What consumed queue batches owe, staged per payer, consumer and kind until applied to the ledger (migration 0026). */
+export interface PendingChargesTable {
+  id: Generated<number>;
+  payer_id: string;
+  consumer_id: string;
+  kind: "usage" | "correction";
+  /** Signed as the ledger entry will be: a charge negative, a refund positive. */
+  amount: number;
+  rows: number;
+  usage_ids: string[];
+  first_at: Timestamp;
+  last_at: Timestamp;
+  first_queue_id: number;
+  last_queue_id: number;
+  staged_at: DefaultedTimestamp;
+}
+
+/** The usage rows a charge or correction entry covers (migration 0026). */
+export interface UsageChargeTracesTable {
+  entry_id: number;
+  consumer_id: string;
+  usage_ids: string[];
+  first_at: Timestamp;
+  last_at: Timestamp;
+  first_queue_id: number;
+  last_queue_id: number;
 }
 
 interface UsageRollupMeasures {
@@ -343,6 +373,8 @@ export interface Database {
   settings: SettingsTable;
   outlier_flags: OutlierFlagsTable;
   usage_rollup_queue: UsageRollupQueueTable;
+  pending_charges: PendingChargesTable;
+  usage_charge_traces: UsageChargeTracesTable;
   usage_rollup_15m: UsageRollup15mTable;
   usage_rollup_day: UsageRollupDayTable;
   usage_hist_15m: UsageHist15mTable;

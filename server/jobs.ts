@@ -32,8 +32,8 @@ export const JOBS: Job[] = [
   // Keeps dashboard rollups current: consumes the queue the token_usage trigger fills. Every
   // half second: pages add the queue's tail to the rollups, ~1 µs per tail row and scan, so a
   // short queue keeps reads cheap under ingest (docs/ingest.md, "Under load"; 1M set, 30 s of
-  // load: 18,349 and 18,610 events/s against 15,951–18,081 every second). An idle pass is three
-  // small statements (the two rebuild checks, one empty batch).
+  // load: 18,349 and 18,610 events/s against 15,951–18,081 every second). An idle pass is four
+  // small statements (the two rebuild checks, one empty apply of staged charges, one empty batch).
   { name: "usage-rollup", intervalMs: 500, run: (db) => rollupJob(db) },
   // Removes what is left of grants whose expiry passed (adjustments also do it for their user).
   { name: "ledger-expire-grants", intervalMs: 60_000, run: async (db) => { const { expired, failed } = await expireDueGrants(db); return expired || failed ? `expired grants of ${expired} users, ${failed} failed` : undefined; } },

@@ -103,6 +103,7 @@ const envSchema = z.object({
   TOKENBOARD_JOBS: z.enum(["on", "off"]).default("on"),
   TOKENBOARD_LOG_LEVEL: z.preprocess((value) => value || undefined, logLevelSchema),
   TOKENBOARD_METRICS_TOKEN: optionalSecret,
+  TOKENBOARD_CHARGE_USAGE: z.enum(["on", "off"], { errorMap: () => ({ message: 'must be "on" or "off"' }) }).default("on"),
   TOKENBOARD_COOKIE_SECURE: z.enum(["auto", "on", "off"]).default("auto"),
   ...oidcEnvShape,
   // API rate limits (0 = off). The per-key default stays above the ledger bench's target rate on one key.

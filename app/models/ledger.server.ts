@@ -10,6 +10,7 @@ import { sql, type Kysely, type Transaction } from "kysely";
 import type { Database, LedgerEntry, LedgerKind } from "../../db/types";
 import { initialRemaining, insufficientMessage, planDebit, type OpenGrant } from "../domain/ledger";
 import { SYSTEM_ACTOR, type Actor } from "./audit.server";
+import { exactBalanceSql } from "./charging.server";
 import { ledgerBatcher, ledgerWriteEntry } from "./ledger-batch.server";
 import { logger } from "../lib/logger.server";
 
@@ -203,7 +204,18 @@ export async function adjustBalance(db: Kysely<Database>, actor: Actor, input: A
   }
 }
 
-export async function getBalance(db: Db, userId: string): Promise<number> {
+/**
+ * The balance exact at read time (exactBalanceSql): the stored balance with what has lapsed,
+ * what is staged and what is still queued for this payer counted, as the next expiry, apply
+ * step and rollup batch will write them.
+ */
+export async function getBalance(db: Db, userId: string, options: { charge?: boolean } = {}): Promise<number> {
+  const result = await sql<{ balance: number }>`SELECT ${exactBalanceSql(userId, options)} AS balance`.execute(db);
+  return Number(result.rows[0]?.balance ?? 0);
+}
+
+/** The balance as written by the last ledger entry (what an apply step starts from). */
+export async function getStoredBalance(db: Db, userId: string): Promise<number> {
   const row = await db.selectFrom("token_balances").select("balance").where("user_id", "=", userId).executeTakeFirst();
   return row?.balance ?? 0;
 }
@@ -254,46 +266,4 @@ export async function expireDueGrants(db: Kysely<Database>, limit = 500): Promis
     }
   }
   return run;
-}
-
-export interface UsageChargeResult {
-  charged: number;
-  shortfalls: number;
-}
-
-/**
- * Charges usage rows of AI action types to the ledger, oldest first, once per row (usage_id
- * is unique). The charge is the type's override where one exists, else tokens_used; failed
- * calls and ledger-category types are not charged. A charge larger than the balance takes
- * what is there and notes the shortfall in the reason, so the balance never goes negative
- * without an admin.
- */
-export async function chargeUsage(db: Kysely<Database>, aiTypes: readonly string[], since: Date, limit = 1_000): Promise<UsageChargeResult> {
-  const rows = await sql<{ id: string; user_id: string; action_type: string; charge: number }>`
-    SELECT u.id, u.user_id, u.action_type, COALESCE(o.token_value, u.tokens_used)::bigint AS charge
-    FROM token_usage u
-    LEFT JOIN ai_action_token_overrides o ON o.action_type = u.action_type
-    WHERE u.created_at >= ${since} AND u.success AND u.action_type = ANY(${[...aiTypes]}::text[])
-      AND NOT EXISTS (SELECT 1 FROM ledger_entries l WHERE l.usage_id = u.id)
-    ORDER BY u.created_at, u.id
-    LIMIT ${limit}`.execute(db);
-  const result: UsageChargeResult = { charged: 0, shortfalls: 0 };
-  for (const row of rows.rows) {
-    await db.transaction().execute(async (trx) => {
-      await lockUser(trx, row.user_id);
-      const { balance, grants } = await stateWithExpiries(trx, row.user_id, null);
-      const charged = await trx.selectFrom("ledger_entries").select("id").where("usage_id", "=", row.id).executeTakeFirst();
-      if (charged) return;
-      const take = Math.min(row.charge, Math.max(0, balance));
-      await consume(trx, grants, take);
-      const short = row.charge - take;
-      await writeEntry(trx, SYSTEM_ACTOR, balance, {
-        userId: row.user_id, kind: "usage", amount: -take, idempotencyKey: null, usageId: row.id,
-        reason: short > 0 ? `${row.action_type}: charged ${take} of ${row.charge} tokens (balance exhausted)` : `${row.action_type}: ${row.charge} tokens`,
-      });
-      result.charged += 1;
-      if (short > 0) result.shortfalls += 1;
-    });
-  }
-  return result;
 }

@@ -8,6 +8,7 @@ import { DateTime } from "luxon";
 import type { Database } from "../../db/types";
 import { ACTION_TYPES } from "~/domain/action-types";
 import { BINS_PER_OCTAVE } from "~/domain/token-histogram";
+import { applyPendingCharges, chargingEnabled, stageChargesSql } from "./charging.server";
 import { costCentsSql } from "./cost.server";
 
 /** The per-user rollups (by day and by month, with and without the action type). */
@@ -120,11 +121,12 @@ function monthTotalInsert(days: RawBuilder<unknown>, where: RawBuilder<unknown>,
  * One statement that reads `source` once and adds it into every rollup table. Being one
  * statement, it is atomic with whatever produced `source` (the queue DELETE … RETURNING).
  */
-function rollupStatement(source: RawBuilder<unknown>, options: { fresh?: boolean } = {}): RawBuilder<{ rows: number; removed: unknown[] | null }> {
+function rollupStatement(source: RawBuilder<unknown>, options: { fresh?: boolean; charge?: boolean } = {}): RawBuilder<{ rows: number; removed: unknown[] | null }> {
   // Into empty tables (a rebuild) plain inserts do; ON CONFLICT's speculative insertion costs more.
   const upsert: Upsert = (conflict, set) => (options.fresh ? sql`` : addInto(conflict, set));
   return sql<{ rows: number; removed: unknown[] | null }>`
     WITH src AS MATERIALIZED (${source}),
+    ${options.charge ? sql`${stageChargesSql()},` : sql``}
     classified AS MATERIALIZED (${classifiedSql(sql`SELECT * FROM src`)}),
     fine AS MATERIALIZED (
       SELECT bucket, action_type, route, model, bin, ${measureSums}
@@ -213,6 +215,8 @@ function pruneEmptyUserRows(removed: unknown): RawBuilder<unknown> {
 }
 
 const QUEUE_COLUMNS = sql`sign, created_at, user_id, action_type, route, model_used, success, tokens_used, input_tokens, output_tokens, cost_cents`;
+/** What a consumed queue row returns: QUEUE_COLUMNS and what charging needs. */
+const CONSUMED_COLUMNS = sql`${QUEUE_COLUMNS}, id AS queue_id, usage_id`;
 
 export interface RollupRun {
   rows: number;
@@ -224,10 +228,15 @@ export interface RollupRun {
   drained: boolean;
   /** Days moved into the month rollups first (closeUserMonthDays), [from, to); null when none were due. */
   closed: { from: string; to: string } | null;
+  /** Ledger entries written by applying staged charges (decision 016). */
+  charged: number;
 }
 
-/** Consumes one batch of the queue in id order; 0 when empty, null when the lock is held elsewhere. */
-async function consumeBatch(db: Kysely<Database>, batchSize: number): Promise<number | null> {
+/**
+ * Consumes one batch of the queue in id order; 0 when empty, null when the lock is held elsewhere.
+ * With `charge`, the same statement stages what the batch owes (decision 016).
+ */
+async function consumeBatch(db: Kysely<Database>, batchSize: number, charge: boolean): Promise<number | null> {
   return db.transaction().execute(async (trx) => {
     const locked = await sql<{ ok: boolean }>`SELECT pg_try_advisory_xact_lock(${ROLLUP_LOCK}) AS ok`.execute(trx);
     if (!locked.rows[0]?.ok) return null;
@@ -238,8 +247,8 @@ async function consumeBatch(db: Kysely<Database>, batchSize: number): Promise<nu
     const source = sql`
       DELETE FROM tokenboard.usage_rollup_queue
       WHERE id = ANY(ARRAY(SELECT id FROM tokenboard.usage_rollup_queue ORDER BY id LIMIT ${batchSize} FOR UPDATE SKIP LOCKED))
-      RETURNING ${QUEUE_COLUMNS}`;
-    const result = await rollupStatement(source).execute(trx);
+      RETURNING ${CONSUMED_COLUMNS}`;
+    const result = await rollupStatement(source, { charge }).execute(trx);
     const removed = result.rows[0]?.removed;
     if (removed) await pruneEmptyUserRows(removed).execute(trx);
     return Number(result.rows[0]?.rows ?? 0);
@@ -276,25 +285,33 @@ export function describeClosedDays(days: { from: string; to: string }): string {
   return `days ${days.from} to ${days.to} (exclusive) moved into the month rollups`;
 }
 
-/** The job: close the days due (closeUserMonthDays), then consume the queue until it is empty (or `maxMs` has passed). */
-export async function runRollup(db: Kysely<Database>, options: { batchSize?: number; maxMs?: number; openFrom?: string } = {}): Promise<RollupRun> {
+/**
+ * The job: close the days due (closeUserMonthDays), then consume the queue until it is empty (or
+ * `maxMs` has passed), applying what each batch staged to the ledger right after it (charging
+ * on unless `charge` or TOKENBOARD_CHARGE_USAGE says off; staged charges are applied either way).
+ */
+export async function runRollup(db: Kysely<Database>, options: { batchSize?: number; maxMs?: number; openFrom?: string; charge?: boolean } = {}): Promise<RollupRun> {
   const started = Date.now();
   const batchSize = options.batchSize ?? DEFAULT_BATCH;
+  const charge = options.charge ?? chargingEnabled();
   let rows = 0;
   let batches = 0;
   const closed = await closeUserMonthDays(db, { openFrom: options.openFrom });
+  // Staged by an earlier run that stopped before applying (a crash, a failed apply).
+  let charged = (await applyPendingCharges(db)).entries;
   for (;;) {
-    const consumed = await consumeBatch(db, batchSize);
-    if (consumed === null) return { rows, batches, ms: Date.now() - started, skipped: batches === 0, drained: false, closed };
+    const consumed = await consumeBatch(db, batchSize, charge);
+    if (consumed === null) return { rows, batches, ms: Date.now() - started, skipped: batches === 0, drained: false, closed, charged };
     if (consumed === 0) break;
+    if (charge) charged += (await applyPendingCharges(db)).entries;
     rows += consumed;
     batches += 1;
     if (consumed < batchSize) break;
     if (options.maxMs !== undefined && Date.now() - started > options.maxMs) {
-      return { rows, batches, ms: Date.now() - started, skipped: false, drained: false, closed };
+      return { rows, batches, ms: Date.now() - started, skipped: false, drained: false, closed, charged };
     }
   }
-  return { rows, batches, ms: Date.now() - started, skipped: false, drained: true, closed };
+  return { rows, batches, ms: Date.now() - started, skipped: false, drained: true, closed, charged };
 }
 
 /**
@@ -302,15 +319,22 @@ export async function runRollup(db: Kysely<Database>, options: { batchSize?: num
  * and deletes exactly the queue rows it can see: rows committed later stay queued and are
  * consumed by the next run, so nothing is lost or counted twice while ingest goes on.
  */
-export async function rebuildRollups(db: Kysely<Database>): Promise<{ rows: number; ms: number }> {
+export async function rebuildRollups(db: Kysely<Database>, options: { charge?: boolean } = {}): Promise<{ rows: number; ms: number }> {
+  const charge = options.charge ?? chargingEnabled();
   const started = Date.now();
   return db.connection().execute(async (conn) => {
     // Session lock taken before the snapshot: the snapshot then sees every finished job.
     await sql`SELECT pg_advisory_lock(${ROLLUP_LOCK})`.execute(conn);
     try {
       const rows = await conn.transaction().setIsolationLevel("repeatable read").execute(async (trx) => {
-        for (const table of [...ROLLUP_TABLES, "usage_rollup_queue"]) {
+        for (const table of ROLLUP_TABLES) {
           await sql`DELETE FROM ${sql.table(`tokenboard.${table}`)}`.execute(trx);
+        }
+        // The queued rows are rolled up from token_usage below, but what they owe is staged from them.
+        if (charge) {
+          await sql`WITH src AS MATERIALIZED (DELETE FROM tokenboard.usage_rollup_queue RETURNING ${CONSUMED_COLUMNS}), ${stageChargesSql()} SELECT 1`.execute(trx);
+        } else {
+          await sql`DELETE FROM tokenboard.usage_rollup_queue`.execute(trx);
         }
         const source = sql`SELECT 1::smallint AS sign, u.created_at, u.user_id, u.action_type, u.route, u.model_used, u.success, u.tokens_used, u.input_tokens, u.output_tokens, ${costCentsSql} AS cost_cents
           FROM public.token_usage u LEFT JOIN ai_model_pricing p ON p.model_name = u.model_used`;
@@ -371,16 +395,19 @@ async function queueDwarfsTable(db: Kysely<Database>): Promise<boolean> {
  * pass that ran out of time reports a backlog, so the job runs again at once instead of
  * waiting its interval while pages add an ever larger queue tail.
  */
-export async function rollupJob(db: Kysely<Database>, options: { queueVacuumRows?: number } = {}): Promise<{ summary?: string; backlog: boolean }> {
+export async function rollupJob(db: Kysely<Database>, options: { queueVacuumRows?: number; charge?: boolean } = {}): Promise<{ summary?: string; backlog: boolean }> {
+  const charge = options.charge ?? chargingEnabled();
   if ((await needsInitialBuild(db)) || (await queueDwarfsTable(db))) {
-    const built = await rebuildRollups(db);
+    const built = await rebuildRollups(db, { charge });
+    await applyPendingCharges(db);
     return { summary: `initial build: ${built.rows} rows`, backlog: false };
   }
-  const run = await runRollup(db, { maxMs: 4_000 });
+  const run = await runRollup(db, { maxMs: 4_000, charge });
   const vacuumed = await vacuumQueueAfter(db, run.rows, options.queueVacuumRows ?? QUEUE_VACUUM_ROWS);
   const parts = [
     ...(run.closed ? [describeClosedDays(run.closed)] : []),
     ...(run.rows ? [`${run.rows} rows in ${run.batches} batch(es)`] : []),
+    ...(run.charged ? [`${run.charged} charge entries`] : []),
     ...(vacuumed ? [vacuumed] : []),
   ];
   const summary = parts.length ? parts.join("; ") : undefined;

@@ -21,6 +21,7 @@ import { makeRange, todayIn, addDays } from "../../app/domain/period";
 import { registerApiKey } from "../../app/lib/auth.server";
 import { closeDb } from "../../app/lib/db.server";
 import { createDb } from "../../db/database";
+import { chargingEnabled } from "../../app/models/charging.server";
 import { runRollup, USER_ROLLUP_TABLES } from "../../app/models/rollup.server";
 import { overviewUsage } from "../../app/routes/overview/queries.server";
 import { createTokenboardClient } from "../../client/track-token-usage";
@@ -52,7 +53,61 @@ async function removeEmptyUserRows(db: Kysely<Database>): Promise<number> {
   return removed;
 }
 
+/** What charging did during a run (decision 016): entries written, rows they charged, what was left to charge. */
+interface ChargingFigure {
+  entries: number;
+  rowsCharged: number;
+  rowsIngested: number;
+  staged: number;
+  queued: number;
+  /** Charged + staged + queued equals the charge of every stored bench row. */
+  exact: boolean;
+}
+
+async function chargingFigure(db: Kysely<Database>, ledgerBefore: number): Promise<ChargingFigure> {
+  const { rows } = await sql<ChargingFigure & { charged: number; owed: number; pending: number; queued_tokens: number }>`
+    SELECT (SELECT count(*) FROM tokenboard.ledger_entries WHERE id > ${ledgerBefore} AND kind = 'usage')::int AS entries,
+           (SELECT COALESCE(-sum(amount), 0) FROM tokenboard.ledger_entries WHERE id > ${ledgerBefore} AND kind IN ('usage', 'correction'))::float8 AS charged,
+           (SELECT COALESCE(sum(cardinality(t.usage_ids)), 0) FROM tokenboard.usage_charge_traces t WHERE t.entry_id > ${ledgerBefore})::int AS "rowsCharged",
+           (SELECT count(*) FROM token_usage WHERE event_id LIKE ${`${PREFIX}%`})::int AS "rowsIngested",
+           (SELECT COALESCE(sum(cardinality(usage_ids)), 0) FROM tokenboard.pending_charges)::int AS staged,
+           (SELECT COALESCE(-sum(amount), 0) FROM tokenboard.pending_charges)::float8 AS pending,
+           (SELECT count(*) FROM tokenboard.usage_rollup_queue WHERE usage_id IS NOT NULL)::int AS queued,
+           (SELECT COALESCE(sum(q.sign * COALESCE(o.token_value, q.tokens_used)), 0) FROM tokenboard.usage_rollup_queue q
+              LEFT JOIN ai_action_token_overrides o ON o.action_type = q.action_type WHERE q.usage_id IS NOT NULL AND q.success)::float8 AS queued_tokens,
+           (SELECT COALESCE(sum(COALESCE(o.token_value, u.tokens_used)), 0) FROM token_usage u
+              LEFT JOIN ai_action_token_overrides o ON o.action_type = u.action_type WHERE u.event_id LIKE ${`${PREFIX}%`} AND u.success)::float8 AS owed`.execute(db);
+  const r = rows[0]!;
+  return { entries: r.entries, rowsCharged: r.rowsCharged, rowsIngested: r.rowsIngested, staged: r.staged, queued: r.queued, exact: r.charged + r.pending + r.queued_tokens === r.owed };
+}
+
+/**
+ * Removes the ledger rows charging wrote for the run's users (entries, traces, balances, audit
+ * rows), as the ledger scenario does for its own: the ledger and the audit log refuse DELETE by
+ * trigger, so triggers are off for this one transaction. Every entry after `ledgerBefore` is the
+ * run's: nothing else writes to the ledger while the bench runs.
+ */
+async function removeChargingRows(ctx: BenchContext, ledgerBefore: number): Promise<void> {
+  const client = await ctx.pool.connect();
+  try {
+    await client.query("BEGIN");
+    await client.query("SET LOCAL session_replication_role = replica");
+    await client.query("CREATE TEMP TABLE bench_load_payers ON COMMIT DROP AS SELECT DISTINCT user_id FROM tokenboard.ledger_entries WHERE id > $1", [ledgerBefore]);
+    await client.query("DELETE FROM tokenboard.usage_charge_traces WHERE entry_id > $1", [ledgerBefore]);
+    await client.query("DELETE FROM tokenboard.ledger_entries WHERE user_id IN (SELECT user_id FROM bench_load_payers)");
+    await client.query("DELETE FROM tokenboard.token_balances WHERE user_id IN (SELECT user_id FROM bench_load_payers)");
+    await client.query("DELETE FROM tokenboard.audit_log WHERE target_type = 'user' AND target_id IN (SELECT user_id::text FROM bench_load_payers) AND action LIKE 'ledger.%'");
+    await client.query("COMMIT");
+  } catch (error) {
+    await client.query("ROLLBACK");
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
 interface LoadRun {
+  charging: ChargingFigure;
   seconds: number;
   accepted: number;
   duplicates: number;
@@ -166,6 +221,7 @@ async function runLoad(ctx: BenchContext, options: LoadOptions, users: number): 
   if (leftovers) ctx.log(`load: removed ${leftovers.toLocaleString("en-US")} all-zero per-user rollup rows that earlier bench runs left`);
   const key = `bench-load-key-${randomUUID()}`;
   await registerApiKey(ctx.db, "bench load", "ingest", key);
+  const ledgerBefore = Number((await sql<{ id: number }>`SELECT COALESCE(max(id), 0)::bigint AS id FROM tokenboard.ledger_entries`.execute(ctx.db)).rows[0]?.id ?? 0);
   await closeDb();
   process.env.DATABASE_URL = ctx.url;
   const server = await serveIngestRoute();
@@ -235,17 +291,24 @@ async function runLoad(ctx: BenchContext, options: LoadOptions, users: number): 
   const queueEnd = await sql<{ n: number }>`SELECT count(*)::bigint AS n FROM tokenboard.usage_rollup_queue`.execute(ctx.db);
   const stored = await sql<{ n: number }>`SELECT count(*)::bigint AS n FROM token_usage WHERE event_id LIKE ${`${PREFIX}%`}`.execute(ctx.db);
   const lost = accepted + duplicates - Number(stored.rows[0]?.n ?? 0);
+  const charging = await chargingFigure(ctx.db, ledgerBefore);
   await sql`DELETE FROM token_usage WHERE event_id LIKE ${`${PREFIX}%`}`.execute(ctx.db);
   await ctx.db.deleteFrom("api_keys").where("name", "=", "bench load").execute();
   await runRollup(ctx.db);
+  await removeChargingRows(ctx, ledgerBefore);
   await removeEmptyUserRows(ctx.db);
   await settleAfterWrites(ctx.db);
   const run: LoadRun = {
+    charging,
     seconds, accepted, duplicates, failedBatches, refused, lost, rate: Math.round((accepted * 1000) / client.ms),
     reads: summarize(readLatencies), readFailures, firstReadFailure, queueMax, queueEnd: Number(queueEnd.rows[0]?.n ?? 0), cpu, countReached: client.countReached, ms: client.ms,
   };
-  ctx.log(`load (${users ? `${users.toLocaleString("en-US")} recurring users` : "a new user per event"}): ${accepted.toLocaleString("en-US")} events in ${formatMs(client.ms)}${client.countReached ? ` (stopped at BENCH_LOAD_MAX_EVENTS=${options.BENCH_LOAD_MAX_EVENTS.toLocaleString("en-US")})` : ""} (${run.rate.toLocaleString("en-US")}/s), ${refused} answers 503 (retried), ${failedBatches} failed batches, overview p95 ${formatMs(run.reads.p95)} over ${readLatencies.length} reads${readFailures ? ` (${readFailures} more failed: ${firstReadFailure})` : ""}, ${lost} lost; rollup queue at most ${queueMax.toLocaleString("en-US")} rows, ${run.queueEnd.toLocaleString("en-US")} at the end; CPU per event ${describeCpu(cpu)}`);
+  ctx.log(`load (${users ? `${users.toLocaleString("en-US")} recurring users` : "a new user per event"}): ${accepted.toLocaleString("en-US")} events in ${formatMs(client.ms)}${client.countReached ? ` (stopped at BENCH_LOAD_MAX_EVENTS=${options.BENCH_LOAD_MAX_EVENTS.toLocaleString("en-US")})` : ""} (${run.rate.toLocaleString("en-US")}/s), ${refused} answers 503 (retried), ${failedBatches} failed batches, overview p95 ${formatMs(run.reads.p95)} over ${readLatencies.length} reads${readFailures ? ` (${readFailures} more failed: ${firstReadFailure})` : ""}, ${lost} lost; rollup queue at most ${queueMax.toLocaleString("en-US")} rows, ${run.queueEnd.toLocaleString("en-US")} at the end; CPU per event ${describeCpu(cpu)}; ${describeCharging(charging)}`);
   return run;
+}
+
+function describeCharging(c: ChargingFigure): string {
+  return `charging: ${c.rowsCharged.toLocaleString("en-US")} of ${c.rowsIngested.toLocaleString("en-US")} rows charged by the job during the load in ${c.entries.toLocaleString("en-US")} entries, ${c.staged.toLocaleString("en-US")} staged and ${c.queued.toLocaleString("en-US")} queued at its end, balances ${c.exact ? "exact" : "NOT exact"}`;
 }
 
 /** CPU per event of each part, and the rate that much CPU per event allows on this machine's cores. */
@@ -278,6 +341,7 @@ export const loadScenario: BenchScenario = {
       { scenario: NAME, metric: "CPU per event during that load (reader and rollup job included)", measured: describeCpu(usual.cpu), target: "", pass: null },
       { scenario: NAME, metric: "the same with a new user per event (per-user rollups' worst case)", measured: `${worst.rate.toLocaleString("en-US")} events/s, overview ${describeReads(worst)}`, target: "", pass: null },
       { scenario: NAME, metric: "503 + Retry-After answered under backpressure (retried by the client)", measured: `${(usual.refused + worst.refused).toLocaleString("en-US")} (${usual.failedBatches + worst.failedBatches} batches given up)`, target: "", pass: null },
+      { scenario: NAME, metric: "usage charging during that load (recurring users; a new user per event)", measured: `${describeCharging(usual.charging)}; ${describeCharging(worst.charging)}`, target: "charged + staged + queued = owed", pass: chargingEnabled() ? usual.charging.exact && worst.charging.exact : null },
       { scenario: NAME, metric: "accepted events missing from token_usage", measured: `${lost} (of ${(usual.accepted + usual.duplicates + worst.accepted + worst.duplicates).toLocaleString("en-US")})`, target: "0", pass: lost === 0 },
     ];
   },

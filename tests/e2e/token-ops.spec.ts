@@ -106,3 +106,21 @@ test("admin edits an override after seeing the preview, the history shows it, an
   await expect(page.getByTestId("staff-table")).toContainText(credentials("support").email);
   await takeScreenshot(page, "staff");
 });
+
+test("support sees a pool member's shared pool, its balance and who spent what", async ({ page }) => {
+  const [owner, member] = [await someUser(6), await someUser(7)];
+  await withE2eDatabase(async (client) => {
+    const h = await client.query<{ id: string }>("INSERT INTO public.households (admin_user_id, name, shared_tokens_enabled) VALUES ($1, 'E2E pool', true) RETURNING id", [owner.user_id]);
+    await client.query(
+      "INSERT INTO public.household_members (household_id, user_id, role, status, allow_shared_tokens) VALUES ($1, $2, 'admin', 'active', true), ($1, $3, 'member', 'active', true)",
+      [h.rows[0]!.id, owner.user_id, member.user_id],
+    );
+  });
+  await loginAs(page, "support", `/users/${owner.user_id}`);
+  const ownerBalance = await page.getByTestId("balance").textContent();
+  await page.goto(`/users/${member.user_id}`);
+  await expect(page.getByText("Balance of the shared pool")).toBeVisible();
+  await expect(page.getByTestId("balance")).toHaveText(ownerBalance ?? "");
+  await expect(page.getByTestId("pool-summary")).toContainText(owner.user_id);
+  await expect(page.getByTestId("pool-members").getByRole("row")).toHaveCount(3);
+});

@@ -85,3 +85,42 @@ describe("support view", () => {
     expect(await getBalance(t.db, user)).toBe(-5);
   });
 });
+
+describe("support view of a shared pool's member", () => {
+  it("shows the pool's balance and who spent what, and a grant or deduction there adjusts the pool", async () => {
+    const [owner, member] = [randomUUID(), randomUUID()];
+    const h = await t.db.insertInto("households").values({ admin_user_id: owner, name: "Family", shared_tokens_enabled: true }).returning("id").executeTakeFirstOrThrow();
+    await t.db.insertInto("household_members").values([
+      { household_id: h.id, user_id: owner, role: "admin", status: "active", allow_shared_tokens: true },
+      { household_id: h.id, user_id: member, role: "member", status: "active", allow_shared_tokens: true },
+    ]).execute();
+    await submit(admin, owner, grant({ amount: "1000" }));
+    await t.db.insertInto("token_usage").values({ user_id: member, action_type: "chat_conversation", model_used: "gpt-4o", tokens_used: 300, success: true }).execute();
+
+    const page = await loader({ request: requestAs(support, `/users/${member}`), params: { userId: member }, context: {} });
+    expect(page.balance).toBe(700);
+    expect(page.pool).toMatchObject({ owner_id: owner, name: "Family" });
+    expect(page.pool!.members.map((m) => [m.user_id, m.spent])).toEqual([[member, 300], [owner, 0]]);
+
+    const review = await submit(support, member, grant({ intent: "confirm", amount: "50", kind: "deduct" }));
+    expect(review.data).toMatchObject({ step: "confirm", balance: 700, balanceAfter: 650 });
+    expect((await submit(support, member, grant({ amount: "200" }))).status).toBe(302);
+    expect(await getBalance(t.db, owner)).toBe(900);
+    expect(await t.db.selectFrom("ledger_entries").select("id").where("user_id", "=", member).execute()).toEqual([]);
+    // Analysts see neither balance nor pool.
+    const forAnalyst = await loader({ request: requestAs(analyst, `/users/${member}`), params: { userId: member }, context: {} });
+    expect([forAnalyst.balance, forAnalyst.pool]).toEqual([null, null]);
+  });
+});
+
+describe("support view of an overdrawn user", () => {
+  it("confirms and applies a grant that leaves the balance still below zero", async () => {
+    const user = randomUUID();
+    await t.db.insertInto("token_usage").values({ user_id: user, action_type: "chat_conversation", model_used: "gpt-4o", tokens_used: 5_000, success: true }).execute();
+    expect(await getBalance(t.db, user)).toBe(-5_000);
+    const review = await submit(support, user, grant({ intent: "confirm", amount: "1000" }));
+    expect(review.data).toMatchObject({ step: "confirm", balance: -5_000, balanceAfter: -4_000 });
+    expect((await submit(support, user, grant({ amount: "1000" }))).status).toBe(302);
+    expect(await getBalance(t.db, user)).toBe(-4_000);
+  });
+});

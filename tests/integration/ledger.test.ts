@@ -1,9 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ACTION_TYPES } from "~/domain/action-types";
 import { SYSTEM_ACTOR } from "~/models/audit.server";
-import { adjustBalance, chargeUsage, expireDueGrants, getBalance } from "~/models/ledger.server";
+import { chargesOfUsage } from "~/models/charging.server";
+import { adjustBalance, expireDueGrants, getBalance } from "~/models/ledger.server";
+import { runRollup } from "~/models/rollup.server";
 import { createTestDatabase, type TestDatabase } from "../support/test-db";
 
 let t: TestDatabase;
@@ -114,13 +115,10 @@ describe("grants that expire", () => {
 });
 
 describe("usage charging", () => {
-  const aiTypes = ACTION_TYPES.filter((a) => a.category === "ai").map((a) => a.name);
-
   it("charges the override where one exists, else tokens_used, once per usage row", async () => {
     const user = randomUUID();
-    const since = new Date(Date.now() - 60_000);
     await adjustBalance(t.db, actor, { userId: user, kind: "grant", amount: 5_000, reason: "plan", idempotencyKey: key() });
-    await t.db
+    const rows = await t.db
       .insertInto("token_usage")
       .values([
         { user_id: user, action_type: "image_generation", model_used: "dall-e-3", tokens_used: 9_999, success: true, error_message: null, metadata: "{}" },
@@ -128,24 +126,29 @@ describe("usage charging", () => {
         { user_id: user, action_type: "chat_conversation", model_used: "gpt-4o", tokens_used: 4_000, success: false, error_message: "timeout", metadata: "{}" },
         { user_id: user, action_type: "admin_grant", model_used: "none", tokens_used: 100, success: true, error_message: null, metadata: "{}" },
       ])
+      .returning("id")
       .execute();
-    const first = await chargeUsage(t.db, aiTypes, since);
-    expect(first.charged).toBe(2);
+    await runRollup(t.db, { charge: true });
     expect(await getBalance(t.db, user)).toBe(5_000 - 25 - 3_000);
-    expect((await chargeUsage(t.db, aiTypes, since)).charged).toBe(0);
+    await runRollup(t.db, { charge: true });
+    expect(await getBalance(t.db, user)).toBe(5_000 - 25 - 3_000);
     expect(await ledgerSum(user)).toBe(await getBalance(t.db, user));
+    const usage = await t.db.selectFrom("ledger_entries").selectAll().where("user_id", "=", user).where("kind", "=", "usage").execute();
+    // One entry for the batch, not one per row.
+    expect(usage.map((e) => e.amount)).toEqual([-3_025]);
+    expect((await chargesOfUsage(t.db, rows[0]!.id)).map((c) => c.entry_id)).toEqual([usage[0]!.id]);
+    expect(await chargesOfUsage(t.db, rows[2]!.id)).toEqual([]);
   });
 
-  it("charges only what is there when a charge exceeds the balance and records the shortfall", async () => {
+  // Was: the charge took what was there and left the balance at 0. A usage charge is never refused.
+  it("overdraws the balance when a charge exceeds it, and says so", async () => {
     const user = randomUUID();
-    const since = new Date(Date.now() - 1_000);
     await adjustBalance(t.db, actor, { userId: user, kind: "grant", amount: 1_000, reason: "plan", idempotencyKey: key() });
     await t.db.insertInto("token_usage").values({ user_id: user, action_type: "chat_conversation", model_used: "gpt-4o", tokens_used: 4_000, success: true, error_message: null, metadata: "{}" }).execute();
-    const result = await chargeUsage(t.db, aiTypes, since);
-    expect(result.shortfalls).toBe(1);
-    expect(await getBalance(t.db, user)).toBe(0);
+    await runRollup(t.db, { charge: true });
+    expect(await getBalance(t.db, user)).toBe(-3_000);
     const entry = await t.db.selectFrom("ledger_entries").selectAll().where("user_id", "=", user).where("kind", "=", "usage").executeTakeFirstOrThrow();
-    expect(entry.reason).toMatch(/charged 1000 of 4000/);
+    expect(entry).toMatchObject({ amount: -4_000, balance_after: -3_000, forced: true, reason: "usage: 1 call, 4,000 tokens" });
     expect(entry.actor_label).toBe(SYSTEM_ACTOR.label);
   });
 });

@@ -269,7 +269,10 @@ describe("month rollups hold the closed days only (migration 0018)", () => {
       expect(await monthsOffDays(m.db, TODAY)).toBe(0);
       const openDays = await sql<{ n: number }>`SELECT count(*)::int AS n FROM tokenboard.user_usage_day WHERE day >= ${TODAY}::date`.execute(m.db);
       expect(openDays.rows[0]?.n).toBeGreaterThan(0);
-      expect(await migrateDown(m.db)).toEqual(["0018_user_month_open_days"]);
+      // Down past the later migrations to 0018 itself.
+      const down: string[] = [];
+      while (!down.includes("0018_user_month_open_days") && down.length < 20) down.push(...(await migrateDown(m.db)));
+      expect(down.at(-1)).toBe("0018_user_month_open_days");
       expect(await monthsOffDays(m.db, null)).toBe(0);
       await migrateToLatest(m.db);
       expect(await horizon(m.db)).toBe(TODAY);

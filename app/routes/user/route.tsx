@@ -13,10 +13,11 @@ import { actorOf, requireStaff } from "~/lib/auth.server";
 import { getDb } from "~/lib/db.server";
 import { getEnv } from "~/lib/env.server";
 import { formObject, parseWith } from "~/lib/validation";
+import { payerOf, poolOf } from "~/models/charging.server";
 import { adjustBalance, getBalance, listLedger } from "~/models/ledger.server";
 import { listOutlierFlags } from "~/models/outlier-flags.server";
 import { balanceHistory } from "~/features/money/balance-history.server";
-import { AdjustForm, LedgerCard, OutliersCard, RecentUsageCard, UsageCard } from "./sections";
+import { AdjustForm, LedgerCard, OutliersCard, PoolCard, RecentUsageCard, UsageCard } from "./sections";
 import { BalanceHistoryCard, UpcomingExpiriesCard } from "./balance-history";
 import { appUser, decodeCursor, encodeCursor, recentUsage, userIsKnown, userUsageByType, userUsagePerDay } from "./queries.server";
 
@@ -48,6 +49,9 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
 
   const db = getDb();
   const seesLedger = can(staff.role, "ledger:read");
+  // A member of a shared pool spends its owner's balance: the page shows and adjusts that one.
+  const pool = seesLedger ? await poolOf(db, userId) : null;
+  const payer = pool?.owner_id ?? userId;
   const [info, known, perDay, byType, usage, outliers, balance, ledger, history] = await Promise.all([
     appUser(db, userId),
     userIsKnown(db, userId),
@@ -55,9 +59,9 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
     userUsageByType(db, userId, range.range),
     recentUsage(db, userId, cursor, USAGE_PAGE_SIZE),
     listOutlierFlags(db, { userId, status: "open" }, { pageSize: 20, tz: range.range.tz }),
-    seesLedger ? getBalance(db, userId) : Promise.resolve(null),
+    seesLedger ? getBalance(db, payer) : Promise.resolve(null),
     seesLedger ? listLedger(db, userId, ledgerPage.data, LEDGER_PAGE_SIZE) : Promise.resolve(null),
-    seesLedger ? balanceHistory(db, userId, range.range) : Promise.resolve(null),
+    seesLedger ? balanceHistory(db, payer, range.range) : Promise.resolve(null),
   ]);
   const nextUsage = new URLSearchParams(search);
   if (usage.next) nextUsage.set("ucursor", encodeCursor(usage.next));
@@ -84,6 +88,7 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
           overdraft: history.overdraft ? { balance: history.overdraft.balance, since: history.overdraft.since?.toISOString() ?? null } : null,
         }
       : null,
+    pool,
     ledger: ledger
       ? { page: ledgerPage.data, pageSize: LEDGER_PAGE_SIZE, total: ledger.total, entries: ledger.entries.map((e) => ({ id: e.id, kind: e.kind, amount: e.amount, balance_after: e.balance_after, reason: e.reason, actor_label: e.actor_label, forced: e.forced, expires_at: e.expires_at?.toISOString() ?? null, remaining: e.remaining, created_at: e.created_at.toISOString() })) }
       : null,
@@ -132,14 +137,17 @@ export async function action({ request, params }: ActionFunctionArgs) {
   if (input.expires_on && input.expires_on < todayIn(tz)) return fail(422, { expires_on: "must be today or later" });
 
   const db = getDb();
+  // A pool member's page adjusts the pool: its owner's balance.
+  const payer = await payerOf(db, userId);
   if (input.intent === "confirm") {
-    const balance = await getBalance(db, userId);
+    const balance = await getBalance(db, payer);
     const after = balanceAfter(balance, input.kind, input.amount);
-    if (after < 0 && !force) return fail(409, { amount: `would leave ${after.toLocaleString("en-US")}` }, `Insufficient balance: the user has ${balance.toLocaleString("en-US")} tokens. Deduct at most ${Math.max(0, balance).toLocaleString("en-US")}${staff.role === "admin" ? ", or tick “force” and give the reason" : ", or ask an admin"}.`);
+    // Only a deduction can be refused: a grant to an overdrawn balance pays its debt.
+    if (input.kind === "deduct" && after < 0 && !force) return fail(409, { amount: `would leave ${after.toLocaleString("en-US")}` }, `Insufficient balance: the user has ${balance.toLocaleString("en-US")} tokens. Deduct at most ${Math.max(0, balance).toLocaleString("en-US")}${staff.role === "admin" ? ", or tick “force” and give the reason" : ", or ask an admin"}.`);
     return data<AdjustActionData>({ step: "confirm", values: form, balance, balanceAfter: after, expiresAt: expiresAt?.toISOString() ?? null });
   }
   const outcome = await adjustBalance(db, actorOf(staff, request), {
-    userId,
+    userId: payer,
     kind: input.kind,
     amount: input.amount,
     reason: input.reason,
@@ -177,7 +185,7 @@ export default function UserPage() {
         <div className="space-y-4">
           {d.balance !== null ? (
             <section className={`rounded-lg border bg-white px-4 py-3 shadow-sm ${d.balance < 0 ? "border-rose-300" : "border-slate-200"}`}>
-              <p className="text-xs font-medium uppercase tracking-wide text-slate-500">Balance</p>
+              <p className="text-xs font-medium uppercase tracking-wide text-slate-500">{d.pool && d.pool.owner_id !== d.userId ? "Balance of the shared pool" : "Balance"}</p>
               <p className={`mt-1 text-3xl font-semibold tabular-nums ${d.balance < 0 ? "text-rose-700" : ""}`} data-testid="balance">{d.balance.toLocaleString("en-US")}</p>
               <p className="text-xs text-slate-500">tokens</p>
               {d.history?.overdraft ? (
@@ -193,6 +201,7 @@ export default function UserPage() {
       </div>
       <div className="mt-4 space-y-4">
         {d.history ? <BalanceHistoryCard history={d.history} range={d.range} /> : null}
+        {d.pool ? <PoolCard pool={d.pool} userId={d.userId} /> : null}
         <OutliersCard outliers={d.outliers} />
         {d.ledger ? <LedgerCard ledger={d.ledger} /> : null}
         <RecentUsageCard usage={d.usage} />

@@ -49,7 +49,7 @@ interface LedgerRow {
 
 const ledgerColumns: ColumnDef<LedgerRow>[] = [
   { id: "created_at", header: "When (UTC)", cell: ({ row }) => when(row.original.created_at), enableSorting: false },
-  { id: "kind", header: "Kind", cell: ({ row }) => <>{row.original.kind}{row.original.forced ? <> <Badge tone="bad">forced</Badge></> : null}</>, enableSorting: false },
+  { id: "kind", header: "Kind", cell: ({ row }) => <>{row.original.kind}{row.original.forced ? <> <Badge tone="bad">{row.original.kind === "usage" || row.original.kind === "correction" ? "overdraft" : "forced"}</Badge></> : null}</>, enableSorting: false },
   { id: "amount", header: "Amount", cell: ({ row }) => <span className={row.original.amount < 0 ? "text-rose-700" : "text-emerald-700"}>{row.original.amount > 0 ? "+" : ""}{formatInt(row.original.amount)}</span>, enableSorting: false, meta: { align: "right" } },
   { id: "balance_after", header: "Balance after", cell: ({ row }) => formatInt(row.original.balance_after), enableSorting: false, meta: { align: "right" } },
   { id: "reason", header: "Reason", cell: ({ row }) => <span className="block max-w-xs whitespace-normal">{row.original.reason ?? ""}</span>, enableSorting: false },
@@ -68,6 +68,40 @@ export function LedgerCard({ ledger }: { ledger: { page: number; pageSize: numbe
       <DataTable columns={ledgerColumns} data={ledger.entries} page={{ page: ledger.page, pageSize: ledger.pageSize, total: ledger.total }}
         params={{ sort: "lsort", dir: "ldir", page: "lpage" }} testId="ledger-table" caption="Ledger entries, newest first"
         emptyTitle="No ledger entries" emptyHint="This user's balance is 0 until tokens are granted or purchased." />
+    </Card>
+  );
+}
+
+interface PoolView {
+  household_id: string;
+  name: string;
+  owner_id: string;
+  members: { user_id: string; role: string | null; spent: number }[];
+}
+
+/** A shared pool: whose balance it is, and who spent what of it (charges net of corrections). */
+export function PoolCard({ pool, userId }: { pool: PoolView; userId: string }) {
+  const total = pool.members.reduce((sum, m) => sum + m.spent, 0);
+  const mine = pool.members.find((m) => m.user_id === userId)?.spent ?? 0;
+  const owner = pool.owner_id === userId;
+  const columns: ColumnDef<PoolView["members"][number]>[] = [
+    {
+      id: "user",
+      header: "Member",
+      enableSorting: false,
+      cell: ({ row }) => (row.original.user_id === userId ? <span className="font-mono text-xs font-semibold">{row.original.user_id} (this user)</span> : <Link to={`/users/${row.original.user_id}`} className="font-mono text-xs text-indigo-700 hover:underline">{row.original.user_id}</Link>),
+    },
+    { id: "role", header: "Role", cell: ({ row }) => (row.original.user_id === pool.owner_id ? "owner" : (row.original.role ?? "member")), enableSorting: false },
+    { id: "spent", header: "Spent (tokens)", cell: ({ row }) => formatInt(row.original.spent), enableSorting: false, meta: { align: "right" } },
+    { id: "share", header: "Share", cell: ({ row }) => (total > 0 ? `${((row.original.spent / total) * 100).toFixed(1)}%` : "–"), enableSorting: false, meta: { align: "right" } },
+  ];
+  return (
+    <Card title={`Shared pool: ${pool.name}`}>
+      <p className="mb-2 text-sm text-slate-600" data-testid="pool-summary">
+        {owner ? "This user owns the pool: its members' usage is charged to this balance." : <>This user spends the pool of <Link to={`/users/${pool.owner_id}`} className="font-mono text-xs text-indigo-700 hover:underline">{pool.owner_id}</Link>; the balance shown is the pool's, and grants or deductions here go to it.</>}
+        {" "}This user's spending: {formatInt(mine)} of {formatInt(total)} tokens.
+      </p>
+      <DataTable columns={columns} data={pool.members} testId="pool-members" caption="Spending of the pool by member" emptyTitle="No spending yet" />
     </Card>
   );
 }
