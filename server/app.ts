@@ -48,6 +48,8 @@ const HSTS: [string, string] = ["Strict-Transport-Security", "max-age=31536000"]
  * (req.secure follows the trust-proxy setting).
  */
 function transportHeaders(req: Request): [string, string][] {
+  // A socket the client already closed (a refused oversized body) has no TLS state to read.
+  if (!req.socket) return [];
   return req.secure ? [HSTS] : [];
 }
 

@@ -122,9 +122,9 @@ export default function Billing() {
         </Card>
       </div>
 
-      <div className={`mt-4 grid grid-cols-1 gap-4 xl:grid-cols-3 ${loading ? "opacity-60" : ""}`}>
+      <div className={`mt-4 grid grid-cols-1 gap-4 xl:grid-cols-3 [&>*]:min-w-0 ${loading ? "opacity-60" : ""}`}>
         <Card title="Money received by currency">
-          <table className="w-full text-sm" data-testid="money-by-currency">
+          <div className="overflow-x-auto"><table className="w-full text-sm" data-testid="money-by-currency">
             <thead>
               <tr className="text-left text-xs uppercase text-slate-500">
                 <th scope="col" className="py-1">Currency</th>
@@ -145,7 +145,7 @@ export default function Billing() {
                 </tr>
               ))}
             </tbody>
-          </table>
+          </table></div>
           <p className="mt-3 text-xs text-slate-500" data-testid="price-basis">
             {d.pricePerToken === null
               ? `No ${PRICE_CURRENCY} purchase with a price yet, so tokens have no money value and margins are not shown.`
@@ -156,7 +156,7 @@ export default function Billing() {
           {d.topSpenders.length === 0 ? (
             <EmptyState title="No tokens were charged in this range" />
           ) : (
-            <table className="w-full text-sm" data-testid="top-spenders">
+            <div className="overflow-x-auto"><table className="w-full text-sm" data-testid="top-spenders">
               <thead>
                 <tr className="text-left text-xs uppercase text-slate-500">
                   <th scope="col" className="py-1">Balance owner</th>
@@ -175,14 +175,14 @@ export default function Billing() {
                   </tr>
                 ))}
               </tbody>
-            </table>
+            </table></div>
           )}
         </Card>
         <Card title={`Overdrawn balances now (${formatInt(d.overdrawnCount)})`}>
           {d.overdrawn.length === 0 ? (
             <EmptyState title="No balance is below zero" />
           ) : (
-            <table className="w-full text-sm" data-testid="overdrawn-users">
+            <div className="overflow-x-auto"><table className="w-full text-sm" data-testid="overdrawn-users">
               <thead>
                 <tr className="text-left text-xs uppercase text-slate-500">
                   <th scope="col" className="py-1">Balance owner</th>
@@ -199,7 +199,7 @@ export default function Billing() {
                   </tr>
                 ))}
               </tbody>
-            </table>
+            </table></div>
           )}
         </Card>
       </div>
