@@ -12,6 +12,7 @@ const COMMANDS: Record<string, () => Promise<{ command: CliCommand }>> = {
   "import-usage": () => import("./commands/import-usage"),
   export: () => import("./commands/export"),
   rollup: () => import("./commands/rollup"),
+  "adopt-billing": () => import("./commands/adopt-billing"),
   "detect-outliers": () => import("./commands/detect-outliers"),
   "create-staff": () => import("./commands/create-staff"),
 };

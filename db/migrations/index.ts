@@ -18,6 +18,7 @@ import * as m0017 from "./0017_queue_priced_rows";
 import * as m0018 from "./0018_user_month_open_days";
 import * as m0019 from "./0019_ledger_system_keys";
 import * as m0024 from "./0024_billing_tables";
+import * as m0027 from "./0027_adopted_entries";
 
 /** Migrations in order. Static imports so that the server bundle, tsx and vitest all see the same list. */
 export const migrations: Record<string, Migration> = {
@@ -40,4 +41,5 @@ export const migrations: Record<string, Migration> = {
   "0018_user_month_open_days": m0018,
   "0019_ledger_system_keys": m0019,
   "0024_billing_tables": m0024,
+  "0027_adopted_entries": m0027,
 };

@@ -1,0 +1,18 @@
+import { sql, type Kysely } from "kysely";
+
+/**
+ * Entries adopted from the seed's token_transactions carry no caller's idempotency key: their
+ * uniqueness is their source row (source_ref, unique since 0024), as a system entry's is its grant
+ * or usage row. The caller-key CHECK of 0019 admits them.
+ */
+export async function up(db: Kysely<unknown>): Promise<void> {
+  await sql`ALTER TABLE tokenboard.ledger_entries DROP CONSTRAINT ledger_entries_caller_key`.execute(db);
+  await sql`ALTER TABLE tokenboard.ledger_entries ADD CONSTRAINT ledger_entries_caller_key CHECK (idempotency_key IS NOT NULL OR kind IN ('expiry', 'usage') OR source_ref IS NOT NULL)`.execute(db);
+}
+
+export async function down(db: Kysely<unknown>): Promise<void> {
+  // Adopted entries keep a key for the old CHECK: their source row, which no caller sends.
+  await sql`UPDATE tokenboard.ledger_entries SET idempotency_key = source_ref WHERE idempotency_key IS NULL AND kind NOT IN ('expiry', 'usage')`.execute(db);
+  await sql`ALTER TABLE tokenboard.ledger_entries DROP CONSTRAINT ledger_entries_caller_key`.execute(db);
+  await sql`ALTER TABLE tokenboard.ledger_entries ADD CONSTRAINT ledger_entries_caller_key CHECK (idempotency_key IS NOT NULL OR kind IN ('expiry', 'usage'))`.execute(db);
+}
