@@ -9,6 +9,24 @@
  *    the pool (the user, or its household admin, and every active member sharing tokens); ≥ 0.
  * Each difference is split into named parts whose tokens add up to tokenboard − function.
  */
+import { z } from "zod";
+
+export const RECONCILIATION_SORTS = ["user", "balance", "calculate", "get", "difference"] as const;
+export type ReconciliationSort = (typeof RECONCILIATION_SORTS)[number];
+/** differs: tokenboard disagrees with either function; overdrawn: tokenboard's balance below zero; pool: in a shared household. */
+export const RECONCILIATION_SHOWS = ["differs", "all", "overdrawn", "pool"] as const;
+export type ReconciliationShow = (typeof RECONCILIATION_SHOWS)[number];
+
+/** The page's and the CSV's URL parameters. */
+export const reconciliationParamsSchema = z.object({
+  sort: z.enum(RECONCILIATION_SORTS, { errorMap: () => ({ message: `must be one of ${RECONCILIATION_SORTS.join(", ")}` }) }).default("difference"),
+  dir: z.enum(["asc", "desc"], { errorMap: () => ({ message: "must be asc or desc" }) }).default("desc"),
+  show: z.enum(RECONCILIATION_SHOWS, { errorMap: () => ({ message: `must be one of ${RECONCILIATION_SHOWS.join(", ")}` }) }).default("differs"),
+  user: z.string().trim().toLowerCase().max(36, "must be at most 36 characters").regex(/^[0-9a-f-]*$/, "must be a user id or the start of one (hex digits and dashes)")
+    .optional().transform((v) => v || null),
+  page: z.coerce.number({ invalid_type_error: "must be a page number" }).int("must be a page number").min(1, "must be 1 or more").max(1_000_000, "must be at most 1,000,000").default(1),
+});
+export type ReconciliationParams = z.output<typeof reconciliationParamsSchema>;
 
 /** Per user, the sums the explanation needs (token_transactions, ledger, token_usage). */
 export interface ReconciliationParts {

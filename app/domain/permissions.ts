@@ -11,6 +11,7 @@ export const PERMISSIONS = {
   "outliers:acknowledge": ["admin", "support"],
   "overrides:edit": ["admin"],
   "reports:read": ["admin", "analyst"],
+  "billing:read": ["admin", "analyst"],
   "audit:read": ["admin"],
   "staff:manage": ["admin"],
 } as const satisfies Record<string, readonly StaffRole[]>;

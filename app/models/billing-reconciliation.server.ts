@@ -8,13 +8,9 @@ import { sql, type Kysely, type RawBuilder } from "kysely";
 import type { Database } from "../../db/types";
 import { ACTION_TYPES } from "../domain/action-types";
 import { SEED_GRANT_KINDS, SEED_USAGE_COPY_KINDS } from "../domain/billing-replay";
-import { calculateReasons, getReasons, type DifferenceReason, type ReconciliationParts } from "../domain/billing-reconciliation";
+import { calculateReasons, getReasons, type DifferenceReason, type ReconciliationParts, type ReconciliationShow, type ReconciliationSort } from "../domain/billing-reconciliation";
 import { POOL_MEMBERS_SQL } from "./billing-adoption.server";
 
-export const RECONCILIATION_SORTS = ["user", "balance", "calculate", "get", "difference"] as const;
-export type ReconciliationSort = (typeof RECONCILIATION_SORTS)[number];
-export const RECONCILIATION_SHOWS = ["differs", "all", "overdrawn", "pool"] as const;
-export type ReconciliationShow = (typeof RECONCILIATION_SHOWS)[number];
 
 export interface ReconciliationQuery {
   sort: ReconciliationSort;

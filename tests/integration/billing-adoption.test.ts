@@ -5,6 +5,8 @@ import { prepareDatabase } from "../../db/setup";
 import { adoptBillingOnce, adoptionWatermark } from "../../app/models/billing-adoption.server";
 import { reconciliationPage, reconciliationRows } from "../../app/models/billing-reconciliation.server";
 import { createTestDatabase, type TestDatabase } from "../support/test-db";
+import { requestAs, staffSession } from "../support/staff";
+import { loader as csvLoader } from "../../app/routes/billing.reconciliation.csv/route";
 
 /**
  * A seed app database with every kind of token_transactions row, adopted on first start. The
@@ -211,5 +213,19 @@ describe("adopting the seed's billing tables on first start", () => {
     expect(pool.rows.map((r) => [r.userId, r.household])).toEqual([[C, "Rivera household"], [D, "Rivera household"]]);
     const one = await reconciliationPage(t.db, { sort: "user", dir: "asc", show: "all", user: "A0000000-0000-4000-8000-00000000000B", page: 1, pageSize: 10 });
     expect(one.rows.map((r) => r.userId)).toEqual([B]);
+  });
+
+  it("downloads the reconciliation as CSV for the page's filter, and refuses a bad filter naming the field", async () => {
+    const analyst = await staffSession(t.db, "analyst");
+    const response = (await csvLoader({ request: requestAs(analyst, "http://localhost/billing/reconciliation.csv?show=pool&sort=user&dir=asc"), params: {}, context: {} })) as Response;
+    expect(response.status).toBe(200);
+    const lines = (await response.text()).trim().split("\n");
+    expect(lines[0]).toBe("user_id,email,household,tokenboard_balance,calculate_token_balance,calculate_difference_reasons,get_user_token_balance,get_difference_reasons,legacy_usage_copies");
+    expect(lines).toHaveLength(3);
+    expect(lines[1]).toBe(`${C},,Rivera household,6000,0,"grant kinds the function does not count (renewal_grant, pack_purchase): 10,000 (+10000); pool: tokenboard charges this user's usage to the household admin (0) and members' usage to this balance (3,000) (-3000); floored at 0: the function never shows an overdraft (it computes -1,000) (-1000)",6000,,0`);
+    expect(lines[2]).toMatch(new RegExp(`^${D},,Rivera household,0,0,,6000,pool: the function shows the household pool of ${C} .*\\(-6000\\),1$`));
+    const bad = (await csvLoader({ request: requestAs(analyst, "http://localhost/billing/reconciliation.csv?sort=bogus"), params: {}, context: {} })) as Response;
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: string }).error).toMatch(/^sort must be one of/);
   });
 });

@@ -14,6 +14,7 @@ const NAV: { to: string; label: string; permission: Permission; end?: boolean }[
   { to: "/usage", label: "Raw usage", permission: "dashboard:read" },
   { to: "/overrides", label: "Overrides", permission: "dashboard:read" },
   { to: "/reports", label: "Reports", permission: "reports:read" },
+  { to: "/billing/reconciliation", label: "Reconciliation", permission: "billing:read" },
   { to: "/audit", label: "Audit log", permission: "audit:read" },
   { to: "/staff", label: "Staff", permission: "staff:manage" },
 ];
