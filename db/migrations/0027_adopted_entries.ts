@@ -11,8 +11,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  // Adopted entries keep a key for the old CHECK: their source row, which no caller sends.
-  await sql`UPDATE tokenboard.ledger_entries SET idempotency_key = source_ref WHERE idempotency_key IS NULL AND kind NOT IN ('expiry', 'usage')`.execute(db);
+  // Adopted entries (daily usage charges too) get their source row as key, which no caller sends:
+  // the CHECK below and 0019's down (a key on every entry without a usage row) then hold.
+  await sql`UPDATE tokenboard.ledger_entries SET idempotency_key = source_ref WHERE idempotency_key IS NULL AND source_ref IS NOT NULL`.execute(db);
   await sql`ALTER TABLE tokenboard.ledger_entries DROP CONSTRAINT ledger_entries_caller_key`.execute(db);
   await sql`ALTER TABLE tokenboard.ledger_entries ADD CONSTRAINT ledger_entries_caller_key CHECK (idempotency_key IS NOT NULL OR kind IN ('expiry', 'usage'))`.execute(db);
 }
