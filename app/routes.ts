@@ -21,6 +21,7 @@ export default [
     route("overrides", "routes/overrides/route.tsx"),
     route("reports", "routes/reports/route.tsx"),
     route("billing", "routes/billing/route.tsx"),
+    route("billing/reconciliation", "routes/billing.reconciliation/route.tsx"),
     route("audit", "routes/audit/route.tsx"),
     route("staff", "routes/staff/route.tsx"),
     route("api-keys", "routes/api-keys/route.tsx"),
@@ -30,6 +31,7 @@ export default [
   route("reports/export.csv", "routes/reports.export/route.ts"),
   route("reports/raw.csv", "routes/reports.raw/route.ts"),
   route("reports/balances.csv", "routes/reports.balances/route.ts"),
+  route("billing/reconciliation.csv", "routes/billing.reconciliation.csv/route.ts"),
 
   route("api/v1/usage", "routes/api.v1.usage/route.ts"),
   route("api/v1/ledger", "routes/api.v1.ledger/route.ts"),

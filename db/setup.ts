@@ -3,6 +3,7 @@ import type { Database } from "./types";
 import { migrateToLatest } from "./migrate";
 import { seedDefaultOverrides, syncActionTypeConstraint, type ConstraintSyncResult } from "../app/models/action-type-sync.server";
 import { ensureRollupsBuilt } from "../app/models/rollup.server";
+import { adoptBillingOnce, type AdoptionResult } from "../app/models/billing-adoption.server";
 
 export interface PrepareResult {
   migrations: string[];
@@ -10,21 +11,32 @@ export interface PrepareResult {
   seededOverrides: string[];
   /** Rows rolled up by the first build (an adopted database), or null when already built. */
   initialRollup: { rows: number; ms: number } | null;
+  /** The adoption of the seed's billing history (first start only), or null when already done or skipped. */
+  billingAdoption: AdoptionResult | null;
+}
+
+export interface PrepareOptions {
+  /**
+   * Adopt token_transactions and charge the usage already there (once per database). Off only
+   * where demo data is loaded next: its loader adopts what it loaded.
+   */
+  adoptBilling?: boolean;
 }
 
 /**
  * What `cli migrate` and every start do: frozen migrations first, then the parts derived
  * from the action-type registry (CHECK constraint, default overrides), then the first rollup
- * build on a database that already had rows.
+ * build on a database that already had rows, then the adoption of the seed's billing history.
  */
-export async function prepareDatabase(db: Kysely<Database>): Promise<PrepareResult> {
+export async function prepareDatabase(db: Kysely<Database>, options: PrepareOptions = {}): Promise<PrepareResult> {
   await assertServerVersion(db);
   await assertUsageIndexesValid(db);
   const migrations = await migrateToLatest(db);
   const constraint = await syncActionTypeConstraint(db);
   const seededOverrides = await seedDefaultOverrides(db);
   const initialRollup = await ensureRollupsBuilt(db);
-  return { migrations, constraint, seededOverrides, initialRollup };
+  const billingAdoption = options.adoptBilling === false ? null : await adoptBillingOnce(db);
+  return { migrations, constraint, seededOverrides, initialRollup, billingAdoption };
 }
 
 /** The oldest PostgreSQL the migrations run on (unique indexes NULLS NOT DISTINCT). */

@@ -18,6 +18,7 @@ const COMMANDS: Record<string, () => Promise<{ command: CliCommand }>> = {
   export: () => import("./commands/export"),
   "export-balances": () => import("./commands/export-balances"),
   rollup: () => import("./commands/rollup"),
+  "adopt-billing": () => import("./commands/adopt-billing"),
   "detect-outliers": () => import("./commands/detect-outliers"),
   "create-staff": () => import("./commands/create-staff"),
 };

@@ -9,6 +9,7 @@ import type { ServerBuild } from "@remix-run/node";
 import { createDb } from "../db/database";
 import { startEmbedded, type EmbeddedDatabase } from "../db/embedded";
 import { prepareDatabase } from "../db/setup";
+import { adoptBillingOnce, describeAdoption } from "../app/models/billing-adoption.server";
 import { getEnv } from "../app/lib/env.server";
 import { configureLogging, logger } from "../app/lib/logger.server";
 import { registerApiKey } from "../app/lib/auth.server";
@@ -57,7 +58,9 @@ async function main() {
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
 
-  const prepared = await prepareDatabase(db);
+  // In demo mode the demo's billing history is adopted once it is loaded (below), not before.
+  const prepared = await prepareDatabase(db, { adoptBilling: !demo });
+  if (prepared.billingAdoption) log(describeAdoption(prepared.billingAdoption));
   if (prepared.migrations.length) log(`migrations applied: ${prepared.migrations.join(", ")}`);
   if (prepared.initialRollup?.rows) log(`rollups built for ${prepared.initialRollup.rows.toLocaleString("en-US")} existing rows (${prepared.initialRollup.ms} ms)`);
   if (prepared.constraint.changed) log(`action-type constraint updated (added: ${prepared.constraint.added.join(", ") || "none"})`);
@@ -73,6 +76,8 @@ async function main() {
   }
   if (demo) {
     await loadDemoDataOnce(db, process.env.DATABASE_URL as string, env, log);
+    const adopted = await adoptBillingOnce(db);
+    if (adopted) log(describeAdoption(adopted));
     const accounts = await ensureDemoAccounts(db, env.TOKENBOARD_DATA_DIR, !env.TOKENBOARD_ADMIN_EMAIL);
     for (const account of accounts) log(`demo ${account.role.padEnd(7)} login: ${account.email} / ${account.password}`);
   }

@@ -32,13 +32,19 @@ const rowCharge = (q: string) => {
  * batch: what it nets to is a correction; else it is charged for the first time. Rows that net
  * to 0 (an edit that changes no charge, an insert deleted in the same batch) stage nothing.
  */
+/**
+ * Queue rows at or below this id were charged when the seed's billing history was adopted
+ * (app/models/billing-adoption.server.ts): they are rolled up but never charged again.
+ */
+const ADOPTED_THROUGH_QUEUE_ID = sql`COALESCE((SELECT (value->>'rollupQueueWatermark')::bigint FROM tokenboard.settings WHERE key = 'billing_adoption'), 0)`;
+
 export function stageChargesSql(): RawBuilder<unknown> {
   return sql`
     charge_rows AS (
       SELECT s.queue_id, s.usage_id, s.user_id AS consumer_id, s.sign, s.created_at,
              CASE WHEN s.success AND s.action_type = ANY(${chargedTypes}) THEN COALESCE(o.token_value, s.tokens_used)::bigint ELSE 0 END AS charge
       FROM src s LEFT JOIN public.ai_action_token_overrides o ON o.action_type = s.action_type
-      WHERE s.usage_id IS NOT NULL AND (s.sign < 0 OR (s.success AND s.action_type = ANY(${chargedTypes})))
+      WHERE s.usage_id IS NOT NULL AND s.queue_id > ${ADOPTED_THROUGH_QUEUE_ID} AND (s.sign < 0 OR (s.success AND s.action_type = ANY(${chargedTypes})))
     ),
     -- Only a usage id with a removal (−1) in the batch can have more than one row in it (an insert
     -- queues one row per id); those are netted per id, the rest, nearly all, pass as they are.
@@ -106,7 +112,7 @@ export function exactBalanceSql(userId: string, options: { charge?: boolean } = 
   // Charging off: queued rows will stage nothing, so they owe nothing.
   const queued = (options.charge ?? chargingEnabled())
     ? sql`- COALESCE((SELECT sum(q.sign * ${rowCharge("q")}) FROM tokenboard.usage_rollup_queue q
-                WHERE q.user_id IN (SELECT c.user_id FROM (${poolConsumersSql(id)}) c) AND q.usage_id IS NOT NULL), 0)`
+                WHERE q.user_id IN (SELECT c.user_id FROM (${poolConsumersSql(id)}) c) AND q.usage_id IS NOT NULL AND q.id > ${ADOPTED_THROUGH_QUEUE_ID}), 0)`
     : sql``;
   return sql<number>`(
     COALESCE((SELECT b.balance FROM tokenboard.token_balances b WHERE b.user_id = ${id}), 0)
@@ -176,7 +182,7 @@ export async function poolSpending(db: Kysely<Database>, payer: string): Promise
       SELECT p.consumer_id, -p.amount FROM tokenboard.pending_charges p WHERE p.payer_id = ${id}
       UNION ALL
       SELECT q.user_id, q.sign * ${rowCharge("q")} FROM tokenboard.usage_rollup_queue q
-      WHERE q.user_id IN (SELECT user_id FROM consumers) AND q.usage_id IS NOT NULL
+      WHERE q.user_id IN (SELECT user_id FROM consumers) AND q.usage_id IS NOT NULL AND q.id > ${ADOPTED_THROUGH_QUEUE_ID}
     )
     SELECT c.user_id, (SELECT m.role FROM public.household_members m JOIN public.households h ON h.id = m.household_id
                        WHERE h.admin_user_id = ${id} AND m.user_id = c.user_id ORDER BY m.joined_at DESC NULLS LAST LIMIT 1) AS role,

@@ -21,6 +21,7 @@ import * as m0020 from "./0020_login_throttle_password_resets";
 import * as m0021 from "./0021_api_key_management";
 import * as m0024 from "./0024_billing_tables";
 import * as m0026 from "./0026_usage_charging";
+import * as m0027 from "./0027_adopted_entries";
 import * as m0028 from "./0028_ledger_month_totals";
 
 /** Migrations in order. Static imports so that the server bundle, tsx and vitest all see the same list. */
@@ -47,5 +48,6 @@ export const migrations: Record<string, Migration> = {
   "0021_api_key_management": m0021,
   "0024_billing_tables": m0024,
   "0026_usage_charging": m0026,
+  "0027_adopted_entries": m0027,
   "0028_ledger_month_totals": m0028,
 };

@@ -1,6 +1,7 @@
 /**
  * Loads the deterministic demo data set: users, priced models, usage rows (normal traffic and
- * planted outlier cases), ledger history, and the record of what was planted. The same code
+ * planted outlier cases), the seed-shaped billing history (token_transactions, households; the
+ * caller adopts it into the ledger: adoptBillingOnce), and the record of what was planted. The same code
  * makes the 300k-row demo of `npm start` and the 10M-row bench data set.
  *
  * Everything goes in one transaction (a failed load leaves nothing behind), usage rows by
@@ -14,7 +15,7 @@ import { createDb } from "../database";
 import type { Database } from "../types";
 import { syncActionTypeConstraint } from "../../app/models/action-type-sync.server";
 import { copyLine, copyLines } from "./copy";
-import { finalBalances, ledgerHistory } from "./ledger-history";
+import { UsageTally, billingHistory } from "./billing-history";
 import { DEMO_PRICING, type ModelPrice } from "./profile";
 import { UNREGISTERED_TYPE, makePlan, normalRows, plantedRows, type UsageRow } from "./usage-rows";
 
@@ -132,17 +133,22 @@ export async function generateDemoData(databaseUrl: string, options: DemoDataOpt
         plan.users.map((u) => copyLine([u.user_id, u.email, u.display_name])));
 
       const copyStarted = Date.now();
+      const tally = new UsageTally();
+      const tallied = (row: UsageRow) => {
+        tally.add(row);
+        return usageLine(row);
+      };
       const rows = normalRows(plan, normalCount);
       // Bounded COPY statements until the generator is exhausted (a statement that adds nothing ends it).
       for (let before = -1; done < normalCount && done !== before; ) {
         before = done;
-        await copyLines(client, `COPY public.token_usage (${USAGE_COLUMNS}) FROM STDIN`, mapLines(take(rows, ROWS_PER_COPY, progress), usageLine));
+        await copyLines(client, `COPY public.token_usage (${USAGE_COLUMNS}) FROM STDIN`, mapLines(take(rows, ROWS_PER_COPY, progress), tallied));
       }
-      await copyLines(client, `COPY public.token_usage (${USAGE_COLUMNS}) FROM STDIN`, mapLines(take(planted.rows.values(), planted.rows.length, progress), usageLine));
+      await copyLines(client, `COPY public.token_usage (${USAGE_COLUMNS}) FROM STDIN`, mapLines(take(planted.rows.values(), planted.rows.length, progress), tallied));
       options.onProgress?.(done, total);
       log(`usage rows copied in ${((Date.now() - copyStarted) / 1000).toFixed(1)} s${dropped.length ? ` (${dropped.length} secondary indexes dropped for the load)` : ""}`);
 
-      await loadLedger(client, plan.shape.seed, plan.users, { start: plan.days[0]?.start ?? 0, end: plan.shape.now.getTime() });
+      await loadBilling(client, plan.shape.seed, plan.users, { start: plan.days[0]?.start ?? 0, end: plan.shape.now.getTime() }, tally);
 
       if (skipTriggers) await client.query("ALTER TABLE public.token_usage ENABLE TRIGGER USER");
       for (const index of dropped) {
@@ -184,18 +190,21 @@ function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
-/** Ledger entries and balances; skipped when this seed's history is already there (a re-seed). */
-async function loadLedger(client: pg.PoolClient, seed: number, users: Parameters<typeof ledgerHistory>[1], window: { start: number; end: number }): Promise<void> {
-  const existing = await client.query("SELECT 1 FROM tokenboard.ledger_entries WHERE idempotency_key = $1", [`demo-${seed}-0-0`]);
+/** The seed-shaped billing history; skipped when this seed's history is already there (a re-seed). */
+async function loadBilling(client: pg.PoolClient, seed: number, users: Parameters<typeof billingHistory>[1], window: { start: number; end: number }, tally: UsageTally): Promise<void> {
+  const billing = billingHistory(seed, users, window, tally);
+  const first = billing.transactions[0];
+  if (!first) return;
+  const existing = await client.query("SELECT 1 FROM public.token_transactions WHERE id = $1", [first.id]);
   if (existing.rowCount) return;
-  const entries = ledgerHistory(seed, users, window);
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   await copyLines(client,
-    "COPY tokenboard.ledger_entries (user_id, kind, amount, balance_after, reason, actor_label, idempotency_key, expires_at, remaining, created_at) FROM STDIN",
-    entries.map((e) => copyLine([e.user_id, e.kind, e.amount, e.balance_after, e.reason, "demo", e.idempotency_key, iso(e.expires_at), e.remaining, iso(e.created_at)])));
-  const updatedAt = new Date(window.end).toISOString();
-  await copyLines(client, "COPY tokenboard.token_balances (user_id, balance, updated_at) FROM STDIN",
-    [...finalBalances(entries)].map(([userId, balance]) => copyLine([userId, balance, updatedAt])));
+    "COPY public.token_transactions (id, user_id, action_type, tokens_used, tokens_remaining, created_at, expires_at, amount_paid_cents, currency, notes, created_by) FROM STDIN",
+    billing.transactions.map((t) => copyLine([t.id, t.user_id, t.action_type, t.tokens_used, 0, iso(t.created_at), iso(t.expires_at), t.amount_paid_cents, t.currency, t.notes, t.created_by])));
+  await copyLines(client, "COPY public.households (id, name, admin_user_id, subscription_status, plan_type, shared_tokens_enabled, created_at) FROM STDIN",
+    billing.households.map((h) => copyLine([h.id, h.name, h.admin_user_id, "active", "household", true, iso(h.created_at)])));
+  await copyLines(client, "COPY public.household_members (id, household_id, user_id, role, allow_shared_tokens, status, joined_at, accepted_at, removed_at) FROM STDIN",
+    billing.members.map((m) => copyLine([m.id, m.household_id, m.user_id, m.role, m.allow_shared_tokens, m.status, iso(m.joined_at), m.status === "pending" ? null : iso(m.joined_at), iso(m.removed_at)])));
 }
 
 /**

@@ -1,4 +1,5 @@
 import { prepareDatabase } from "../../db/setup";
+import { describeAdoption } from "../../app/models/billing-adoption.server";
 import { withCliDatabase } from "./database";
 import type { CliCommand } from "./types";
 
@@ -18,6 +19,7 @@ export const command: CliCommand = {
         console.log(`  kept types the database already allowed but the registry lacks: ${result.constraint.keptUnregistered.join(", ")}`);
       }
       if (result.initialRollup) console.log(`rollups built for ${result.initialRollup.rows} existing rows in ${result.initialRollup.ms} ms`);
+      if (result.billingAdoption) console.log(describeAdoption(result.billingAdoption));
       if (result.seededOverrides.length) console.log(`default overrides added: ${result.seededOverrides.join(", ")}`);
       return 0;
     }),

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { prepareDatabase } from "../../db/setup";
+import { adoptBillingOnce, describeAdoption } from "../../app/models/billing-adoption.server";
 import { countOption, parseCliOptions } from "../../db/seed/cli-options";
 import { generateDemoData } from "../../db/seed/generator";
 import { withCliDatabase } from "./database";
@@ -31,7 +32,8 @@ export const command: CliCommand = {
     }
     const options = parsed.data;
     return withCliDatabase(async ({ db, url }) => {
-      await prepareDatabase(db);
+      // The demo's billing history is adopted after it is loaded, not before (on an empty database).
+      await prepareDatabase(db, { adoptBilling: false });
       const existing = await db.selectFrom("token_usage").select("id").limit(1).executeTakeFirst();
       if (existing && !options.force) {
         console.error("seed: token_usage already has rows; add --force to load demo data on top of them");
@@ -50,6 +52,8 @@ export const command: CliCommand = {
           console.log(`  ${tenth * 10}% (${done.toLocaleString("en-US")} / ${total.toLocaleString("en-US")} rows)`);
         },
       });
+      const adopted = await adoptBillingOnce(db);
+      console.log(adopted ? `seed: ${describeAdoption(adopted)}` : "seed: billing was already adopted on this database; the demo's token_transactions were not adopted");
       const seconds = result.ms / 1000;
       console.log(`seed: loaded ${result.rows.toLocaleString("en-US")} rows and ${result.users.toLocaleString("en-US")} users in ${seconds.toFixed(1)} s (${Math.round(result.rows / seconds).toLocaleString("en-US")} rows/s)`);
       return 0;

@@ -62,6 +62,8 @@ const MATRIX: Record<string, { loader?: Expectation; action?: Expectation }> = {
   "routes/reports.raw/route.ts": { loader: page("reports:read") },
   "routes/reports.balances/route.ts": { loader: page("reports:read") },
   "routes/billing/route.tsx": { loader: page("billing:read") },
+  "routes/billing.reconciliation/route.tsx": { loader: page("billing:read") },
+  "routes/billing.reconciliation.csv/route.ts": { loader: page("billing:read") },
   // GET is refused to everyone alike, before any credentials are looked at.
   "routes/api.v1.usage/route.ts": { loader: { permission: "public", api: true, allowed: 405 }, action: api("key-only", 422) },
   "routes/api.v1.ledger/route.ts": { action: api("ledger:adjust", 422) },

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ACTION_TYPES, getActionType } from "~/domain/action-types";
 import { countOption } from "../../db/seed/cli-options";
 import { copyLine } from "../../db/seed/copy";
-import { finalBalances, ledgerHistory } from "../../db/seed/ledger-history";
+import { UsageTally, billingHistory } from "../../db/seed/billing-history";
 import { DEMO_PRICING, costCents } from "../../db/seed/profile";
 import { Random } from "../../db/seed/random";
 import { FAILURE_SPIKE_RATE, UNREGISTERED_TYPE, demoDays, makePlan, normalRows, plantedRows, rowsPerDay, type UsageRow } from "../../db/seed/usage-rows";
@@ -156,27 +156,49 @@ describe("demo days and volumes", () => {
   });
 });
 
-describe("demo ledger history", () => {
-  const entries = ledgerHistory(5, plan.users, { start: plan.days[0]?.start ?? 0, end: NOW.getTime() });
+describe("demo billing history (seed-shaped token_transactions)", () => {
+  const tally = new UsageTally();
+  for (const row of [...rows, ...planted.rows]) tally.add(row);
+  const window = { start: plan.days[0]?.start ?? 0, end: NOW.getTime() };
+  const billing = billingHistory(5, plan.users, window, tally);
+  const kinds = (kind: string) => billing.transactions.filter((t) => t.action_type === kind);
 
-  it("keeps a running balance that never goes negative and ends at the sum of amounts", () => {
-    const running = new Map<string, number>();
-    for (const entry of entries) {
-      const balance = (running.get(entry.user_id) ?? 0) + entry.amount;
-      expect(entry.balance_after).toBe(balance);
-      expect(balance).toBeGreaterThanOrEqual(0);
-      running.set(entry.user_id, balance);
-    }
-    expect(finalBalances(entries)).toEqual(running);
-    expect(new Set(entries.map((e) => e.idempotency_key)).size).toBe(entries.length);
+  it("is the same for the same seed", () => {
+    expect(billingHistory(5, plan.users, window, tally)).toEqual(billing);
   });
 
-  it("gives every user a purchase and some users grants with expiry and deductions", () => {
-    expect(new Set(entries.filter((e) => e.kind === "purchase").map((e) => e.user_id)).size).toBe(plan.users.length);
-    const expiring = entries.filter((e) => e.kind === "grant" && e.expires_at !== null);
-    expect(expiring.length).toBeGreaterThan(0);
-    for (const grant of expiring) expect(grant.remaining).toBe(grant.amount);
-    expect(entries.some((e) => e.kind === "deduct" && e.amount < 0)).toBe(true);
+  it("has monthly subscription grants that expire, some stored negative, and one still running at the end", () => {
+    const grants = [...kinds("subscription_grant"), ...kinds("renewal_grant")];
+    for (const grant of grants) expect(grant.expires_at! - grant.created_at).toBe(30 * 86_400_000);
+    expect(grants.some((g) => g.tokens_used < 0)).toBe(true);
+    expect(grants.some((g) => g.tokens_used > 0)).toBe(true);
+    expect(grants.some((g) => g.expires_at! > window.end)).toBe(true);
+    expect(kinds("trial_grant").length).toBeGreaterThan(0);
+  });
+
+  it("has purchases with the money paid, mostly USD and some EUR", () => {
+    const purchases = [...kinds("token_pack_purchase"), ...kinds("pack_purchase")];
+    expect(purchases.length).toBeGreaterThan(0);
+    for (const p of purchases) expect(p.amount_paid_cents).toBeGreaterThan(0);
+    const eur = purchases.filter((p) => p.currency === "EUR").length;
+    expect(eur).toBeGreaterThan(0);
+    expect(eur).toBeLessThan(purchases.length / 2);
+  });
+
+  it("has admin grants and deductions, manual adjustments of each sign, and legacy usage copies", () => {
+    expect(kinds("admin_grant").length).toBeGreaterThan(0);
+    expect(kinds("admin_deduct").length).toBeGreaterThan(0);
+    expect(kinds("manual_adjustment").some((t) => t.tokens_used < 0)).toBe(true);
+    expect(kinds("manual_adjustment").some((t) => t.tokens_used > 0)).toBe(true);
+    expect(kinds("chat").length + kinds("blueprint").length + kinds("assessment").length).toBeGreaterThan(0);
+  });
+
+  it("has four households with active sharing members, and removed, pending and non-sharing ones", () => {
+    expect(billing.households).toHaveLength(4);
+    const members = billing.members.filter((m) => m.role === "member");
+    expect(members.filter((m) => m.status === "active" && m.allow_shared_tokens).length).toBeGreaterThanOrEqual(8);
+    expect(new Set(members.map((m) => m.status))).toEqual(new Set(["active", "removed", "pending"]));
+    expect(members.some((m) => m.status === "active" && !m.allow_shared_tokens)).toBe(true);
   });
 });
 

@@ -15,6 +15,7 @@ const NAV: { to: string; label: string; permission: Permission; end?: boolean }[
   { to: "/overrides", label: "Overrides", permission: "dashboard:read" },
   { to: "/reports", label: "Reports", permission: "reports:read" },
   { to: "/billing", label: "Billing", permission: "billing:read" },
+  { to: "/billing/reconciliation", label: "Reconciliation", permission: "billing:read" },
   { to: "/audit", label: "Audit log", permission: "audit:read" },
   { to: "/staff", label: "Staff", permission: "staff:manage" },
   { to: "/api-keys", label: "API keys", permission: "keys:manage" },
