@@ -12,6 +12,7 @@
  */
 import { z } from "zod";
 import type { StaffRole } from "../../db/types";
+import { tokenAmountSchema } from "./inputs";
 import { STORABLE_TEXT, UNSTORABLE_MESSAGE } from "./storable-text";
 
 export const STAFF_ADJUSTMENT_KINDS = ["grant", "deduct"] as const;
@@ -20,11 +21,7 @@ export type StaffAdjustmentKind = (typeof STAFF_ADJUSTMENT_KINDS)[number];
 /** Large enough for any real adjustment; small enough that sums stay exact in JS numbers. */
 export const MAX_ADJUSTMENT = 1_000_000_000;
 
-export const amountSchema = z.coerce
-  .number({ invalid_type_error: "must be a whole number of tokens" })
-  .int("must be a whole number of tokens")
-  .positive("must be greater than 0")
-  .max(MAX_ADJUSTMENT, `must be at most ${MAX_ADJUSTMENT.toLocaleString("en-US")}`);
+export const amountSchema = tokenAmountSchema(MAX_ADJUSTMENT);
 
 export const reasonSchema = z
   .string({ required_error: "is required: say why the balance changes" })

@@ -6,6 +6,7 @@ import { z } from "zod";
 import { PageHeader } from "~/components/ui/page";
 import { RangeControl } from "~/components/ui/range-control";
 import { amountSchema, balanceAfter, checkStaffAdjustment, idempotencyKeySchema, reasonSchema, STAFF_ADJUSTMENT_KINDS } from "~/domain/ledger";
+import { calendarDateSchema } from "~/domain/inputs";
 import { addDays, isValidTimeZone, parseRangeParams, startOfLocalDay, todayIn } from "~/domain/period";
 import { can } from "~/domain/permissions";
 import { pivotByDay } from "~/domain/series";
@@ -93,7 +94,7 @@ const adjustSchema = z
     amount: amountSchema,
     reason: reasonSchema,
     idempotency_key: idempotencyKeySchema,
-    expires_on: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "must be a date").optional().or(z.literal("").transform(() => undefined)),
+    expires_on: calendarDateSchema.optional().or(z.literal("").transform(() => undefined)),
     force: z.literal("on").optional(),
   })
   .refine((v) => !(v.expires_on && v.kind === "deduct"), { message: "only grants can expire", path: ["expires_on"] });
