@@ -105,6 +105,12 @@ export function checkStaffAdjustment(role: StaffRole, amount: number, supportLim
   return { ok: true };
 }
 
+/** Support's rolling cap per user (app/models/support-cap.server.ts): the limit and what is left. */
+export function supportCapMessage(limit: number, remaining: number, amount: number): string {
+  const n = (v: number) => v.toLocaleString("en-US");
+  return `Support can adjust at most ${n(limit)} tokens per user in any 24 hours; ${n(remaining)} left for this user, so ${n(amount)} cannot be adjusted. Adjust at most ${n(remaining)}, or ask an admin.`;
+}
+
 /** The signed ledger amount of a staff adjustment. */
 export function signedAmount(kind: StaffAdjustmentKind, amount: number): number {
   return kind === "grant" ? amount : -amount;

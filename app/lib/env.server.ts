@@ -18,6 +18,7 @@ const envSchema = z.object({
   TOKENBOARD_INGEST_KEY: optionalSecret,
   TOKENBOARD_LEDGER_KEY: optionalSecret,
   TOKENBOARD_SUPPORT_ADJUST_LIMIT: z.coerce.number().int().min(0).default(10_000),
+  TOKENBOARD_SUPPORT_DAILY_LIMIT: z.coerce.number().int().min(0).max(1_000_000_000_000).default(50_000),
   TOKENBOARD_DEMO_USERS: z.coerce.number().int().min(10).max(1_000_000).default(1_000),
   TOKENBOARD_DEMO_ROWS: z.coerce.number().int().min(100).max(100_000_000).default(300_000),
   TOKENBOARD_DEMO_DAYS: z.coerce.number().int().min(14, "must be at least 14 (the planted outliers need a baseline)").max(3650).default(90),

@@ -16,6 +16,7 @@ import { getEnv } from "~/lib/env.server";
 import { formObject, parseWith } from "~/lib/validation";
 import { adjustBalance, getBalance, listLedger } from "~/models/ledger.server";
 import { listOutlierFlags } from "~/models/outlier-flags.server";
+import { supportCapFor } from "~/models/support-cap.server";
 import { AdjustForm, LedgerCard, OutliersCard, RecentUsageCard, UsageCard } from "./sections";
 import { appUser, decodeCursor, encodeCursor, recentUsage, userIsKnown, userUsageByType, userUsagePerDay } from "./queries.server";
 
@@ -66,6 +67,7 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
     role: staff.role,
     canAdjust: can(staff.role, "ledger:adjust"),
     supportLimit: getEnv().TOKENBOARD_SUPPORT_ADJUST_LIMIT,
+    supportDailyLimit: getEnv().TOKENBOARD_SUPPORT_DAILY_LIMIT,
     // A fresh key per page view: a double submit of this form reuses it, so it makes one entry.
     idempotencyKey: randomUUID(),
     range: { from: range.range.from, to: range.range.to, tz: range.range.tz },
@@ -136,7 +138,9 @@ export async function action({ request, params }: ActionFunctionArgs) {
     idempotencyKey: `ui:${input.idempotency_key}`,
     expiresAt,
     force,
+    supportCap: supportCapFor(staff, getEnv().TOKENBOARD_SUPPORT_DAILY_LIMIT),
   });
+  if (outcome.status === "cap_exceeded") return fail(403, { amount: outcome.message }, outcome.message);
   if (outcome.status === "insufficient") return fail(409, { amount: outcome.message }, outcome.message);
   if (outcome.status === "key_conflict") return fail(422, { idempotency_key: outcome.message }, "This form was already used for another adjustment. Reload the page and try again.");
   return redirect(`/users/${userId}?adjusted=${outcome.entry.id}`);
@@ -172,7 +176,7 @@ export default function UserPage() {
               <p className="text-xs text-slate-500">tokens</p>
             </section>
           ) : null}
-          {d.canAdjust ? <AdjustForm key={d.idempotencyKey} idempotencyKey={d.idempotencyKey} role={d.role} supportLimit={d.supportLimit} /> : null}
+          {d.canAdjust ? <AdjustForm key={d.idempotencyKey} idempotencyKey={d.idempotencyKey} role={d.role} supportLimit={d.supportLimit} supportDailyLimit={d.supportDailyLimit} /> : null}
         </div>
       </div>
       <div className="mt-4 space-y-4">
