@@ -58,10 +58,16 @@ export const INT8_MAX = 9_223_372_036_854_775_807n;
 export const bigintIdSchema = z
   .string({ required_error: "is required", invalid_type_error: "must be a whole number" })
   .trim()
-  .regex(/^\d{1,30}$/, "must be a whole number")
-  .refine((s) => BigInt(s) >= 1n, "must be 1 or more")
-  .refine((s) => BigInt(s) <= INT8_MAX, `must be at most ${INT8_MAX}`)
-  .transform((s) => BigInt(s).toString());
+  .transform((s, ctx) => {
+    // One step, not chained checks: zod runs later refinements even after the pattern failed.
+    const id = /^\d{1,30}$/.test(s) ? BigInt(s) : null;
+    const problem = id === null ? "must be a whole number" : id < 1n ? "must be 1 or more" : id > INT8_MAX ? `must be at most ${INT8_MAX}` : null;
+    if (problem) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+      return z.NEVER;
+    }
+    return String(id);
+  });
 
 /** A positive whole number of tokens up to `max`, from a form (text) or JSON (number). */
 export function tokenAmountSchema(max: number) {
