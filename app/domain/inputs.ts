@@ -8,8 +8,11 @@ import { DateTime } from "luxon";
 import { z } from "zod";
 import { STORABLE_TEXT, UNSTORABLE_MESSAGE } from "./storable-text";
 
-/** Dates and months outside these years are refused: the data starts in 2000, and luxon and PostgreSQL break near years 0 and 10000. */
-export const MIN_YEAR = 2000;
+/**
+ * Dates and months outside these years are refused: luxon and PostgreSQL break near years 0
+ * and 10000. Usage arrives from 2000 on, but an adopted database may hold older rows.
+ */
+export const MIN_YEAR = 1970;
 export const MAX_YEAR = 2100;
 const YEAR_MESSAGE = `must be a year from ${MIN_YEAR} to ${MAX_YEAR}`;
 

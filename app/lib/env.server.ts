@@ -22,6 +22,8 @@ const envSchema = z.object({
   TOKENBOARD_DEMO_USERS: z.coerce.number().int().min(10).max(1_000_000).default(1_000),
   TOKENBOARD_DEMO_ROWS: z.coerce.number().int().min(100).max(100_000_000).default(300_000),
   TOKENBOARD_DEMO_DAYS: z.coerce.number().int().min(14, "must be at least 14 (the planted outliers need a baseline)").max(3650).default(90),
+  TOKENBOARD_EXPORTS_PER_STAFF: z.coerce.number().int().min(1).max(100).default(2),
+  TOKENBOARD_EXPORT_STALL_SECONDS: z.coerce.number().positive().max(3600).default(30),
   TOKENBOARD_JOBS: z.enum(["on", "off"]).default("on"),
   TOKENBOARD_COOKIE_SECURE: z.enum(["auto", "on", "off"]).default("auto"),
 });
