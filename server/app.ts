@@ -6,6 +6,8 @@ import { createRequestHandler } from "@remix-run/express";
 import type { ActionFunction, LoaderFunction, ServerBuild } from "@remix-run/node";
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { ReadableStream as NodeReadableStream } from "node:stream/web";
 import express, { type NextFunction, type Request, type Response } from "express";
 import { getEnv } from "../app/lib/env.server";
 import { logger } from "../app/lib/logger.server";
@@ -186,8 +188,15 @@ function serveModuleFunction(fn: RouteFunction) {
         headers.push(key, key === "content-type" && value === "application/json" ? "application/json; charset=utf-8" : value);
       }
       for (const cookie of response.headers.getSetCookie()) headers.push("set-cookie", cookie);
-      // Text goes out with the head in one write; anything else as bytes.
       const type = response.headers.get("content-type") ?? "";
+      if (response.body && type.startsWith("text/csv")) {
+        // A download streams at the pace the client reads: Remix's writer ignores backpressure and
+        // would buffer a whole export for a client that stopped reading.
+        res.writeHead(response.status, headers);
+        await pipeline(Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>), res).catch(() => res.destroy());
+        return;
+      }
+      // Text goes out with the head in one write; anything else as bytes.
       const body = /^(application\/json|text\/)/.test(type) ? await response.text() : Buffer.from(await response.arrayBuffer());
       res.writeHead(response.status, headers);
       res.end(body);
@@ -203,16 +212,19 @@ function serveModuleFunction(fn: RouteFunction) {
   };
 }
 
+/** CSV downloads served like the API, so that they stream with the socket's backpressure. */
+const DOWNLOAD_PATHS = new Set(["reports/export.csv", "reports/raw.csv"]);
+
 /**
- * The API (`/api/v1/*` and `/api/otlp/*` route modules of a production build): GET to the module's loader,
- * other methods but HEAD to its action. Anything a module does not handle falls through to
- * Remix, which answers it as before. Mounted before the page middleware (security headers
- * with a nonce, static files): its answers carry API_SECURITY_HEADERS.
+ * The API (`/api/v1/*` and `/api/otlp/*` route modules of a production build) and the CSV
+ * downloads: GET to the module's loader, other methods but HEAD to its action. Anything a module
+ * does not handle falls through to Remix, which answers it as before. Mounted before the page
+ * middleware (security headers with a nonce, static files): its answers carry API_SECURITY_HEADERS.
  */
 export function apiRouter(build: Pick<ServerBuild, "routes">): express.Router {
   const router = express.Router();
   for (const route of Object.values(build.routes)) {
-    if (!route?.path?.startsWith("api/v1/") && !route?.path?.startsWith("api/otlp/")) continue;
+    if (!route?.path || !(route.path.startsWith("api/v1/") || route.path.startsWith("api/otlp/") || DOWNLOAD_PATHS.has(route.path))) continue;
     const serveLoader = route.module.loader && serveModuleFunction(route.module.loader);
     const serveAction = route.module.action && serveModuleFunction(route.module.action);
     router.all(`/${route.path}`, (req, res, next) => {

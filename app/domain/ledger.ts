@@ -12,6 +12,7 @@
  */
 import { z } from "zod";
 import type { StaffRole } from "../../db/types";
+import { tokenAmountSchema } from "./inputs";
 import { STORABLE_TEXT, UNSTORABLE_MESSAGE } from "./storable-text";
 
 export const STAFF_ADJUSTMENT_KINDS = ["grant", "deduct"] as const;
@@ -20,11 +21,7 @@ export type StaffAdjustmentKind = (typeof STAFF_ADJUSTMENT_KINDS)[number];
 /** Large enough for any real adjustment; small enough that sums stay exact in JS numbers. */
 export const MAX_ADJUSTMENT = 1_000_000_000;
 
-export const amountSchema = z.coerce
-  .number({ invalid_type_error: "must be a whole number of tokens" })
-  .int("must be a whole number of tokens")
-  .positive("must be greater than 0")
-  .max(MAX_ADJUSTMENT, `must be at most ${MAX_ADJUSTMENT.toLocaleString("en-US")}`);
+export const amountSchema = tokenAmountSchema(MAX_ADJUSTMENT);
 
 export const reasonSchema = z
   .string({ required_error: "is required: say why the balance changes" })
@@ -106,6 +103,12 @@ export function checkStaffAdjustment(role: StaffRole, amount: number, supportLim
     };
   }
   return { ok: true };
+}
+
+/** Support's rolling cap per user (app/models/support-cap.server.ts): the limit and what is left. */
+export function supportCapMessage(limit: number, remaining: number, amount: number): string {
+  const n = (v: number) => v.toLocaleString("en-US");
+  return `Support can adjust at most ${n(limit)} tokens per user in any 24 hours; ${n(remaining)} left for this user, so ${n(amount)} cannot be adjusted. Adjust at most ${n(remaining)}, or ask an admin.`;
 }
 
 /** The signed ledger amount of a staff adjustment. */

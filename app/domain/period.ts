@@ -5,6 +5,7 @@
  */
 import { DateTime, IANAZone } from "luxon";
 import { z } from "zod";
+import { calendarDateSchema } from "./inputs";
 
 export function isValidTimeZone(zone: string): boolean {
   return IANAZone.isValidZone(zone);
@@ -16,15 +17,6 @@ export const timeZoneSchema = z
   .min(1, "time zone is required")
   .max(64)
   .refine(isValidTimeZone, (zone) => ({ message: `unknown time zone ${JSON.stringify(zone)}; use an IANA name such as Europe/Berlin` }));
-
-const isoDate = z
-  .string()
-  .regex(/^\d{4}-\d{2}-\d{2}$/, "must be a date as YYYY-MM-DD")
-  .refine((s) => DateTime.fromISO(s, { zone: "UTC" }).isValid, "is not a real date");
-
-export const monthSchema = z
-  .string()
-  .regex(/^\d{4}-(0[1-9]|1[0-2])$/, "must be a month as YYYY-MM");
 
 export interface DateRange {
   /** Local calendar dates, inclusive. */
@@ -61,8 +53,8 @@ export const MAX_RANGE_DAYS = 731;
 
 const rangeParamsSchema = z
   .object({
-    from: isoDate.optional(),
-    to: isoDate.optional(),
+    from: calendarDateSchema.optional(),
+    to: calendarDateSchema.optional(),
     tz: timeZoneSchema.optional(),
   })
   .refine((r) => !r.from || !r.to || r.from <= r.to, { message: "from must be on or before to", path: ["from"] })

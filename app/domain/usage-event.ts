@@ -5,6 +5,7 @@
  */
 import { datetimeRegex, z } from "zod";
 import { actionTypeSchema } from "./action-types";
+import { metadataProblem } from "./inputs";
 import { STORABLE_TEXT, UNSTORABLE_MESSAGE } from "./storable-text";
 
 const INT4_MAX = 2_147_483_647;
@@ -15,15 +16,6 @@ const EARLIEST = Date.UTC(2000, 0, 1);
 
 // STORABLE_TEXT: a regex check, not a zod refinement: refinements cost several µs per field,
 // and 1000-event batches must validate in a few milliseconds.
-
-function isStorableJson(value: unknown): boolean {
-  if (typeof value === "string") return STORABLE_TEXT.test(value);
-  if (Array.isArray(value)) return value.every(isStorableJson);
-  if (value !== null && typeof value === "object") {
-    return Object.entries(value).every(([key, inner]) => STORABLE_TEXT.test(key) && isStorableJson(inner));
-  }
-  return true;
-}
 
 const text = (max: number) =>
   z
@@ -137,7 +129,8 @@ function crossFieldProblems(input: Record<string, unknown>, refused: Set<string>
     else if (at > now + FUTURE_TOLERANCE_MS) problems.push({ field, message: "is more than 1 day in the future" });
     else if (at < EARLIEST) problems.push({ field, message: "is before 2000-01-01" });
   }
-  if (!refused.has("metadata") && !isStorableJson(input.metadata)) problems.push({ field: "metadata", message: UNSTORABLE_MESSAGE });
+  const metadata = refused.has("metadata") ? null : metadataProblem(input.metadata);
+  if (metadata) problems.push({ field: "metadata", message: metadata });
   // token_usage_reconciliation_consistency_check, as a message instead of a refused batch.
   const reconciliationKnown = !refused.has("reconciled_at") && !refused.has("actual_cost_cents");
   if (reconciliationKnown && (input.reconciled_at == null) !== (input.actual_cost_cents == null)) {

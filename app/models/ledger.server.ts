@@ -13,6 +13,7 @@ import { SYSTEM_ACTOR, type Actor } from "./audit.server";
 import { exactBalanceSql } from "./charging.server";
 import { ledgerBatcher, ledgerWriteEntry } from "./ledger-batch.server";
 import { logger } from "../lib/logger.server";
+import { checkSupportCap, type SupportCap, type SupportCapRefusal } from "./support-cap.server";
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -27,12 +28,15 @@ export interface AdjustmentInput {
   expiresAt?: Date | null;
   /** Admin only (checked by the caller): allow the balance below zero. */
   force?: boolean;
+  /** Support's rolling cap per user, checked under the user's lock. */
+  supportCap?: SupportCap;
 }
 
 export type AdjustmentOutcome =
   | { status: "applied" | "replay"; entry: LedgerEntry; balance: number }
   | { status: "insufficient"; balance: number; message: string }
-  | { status: "key_conflict"; message: string };
+  | { status: "key_conflict"; message: string }
+  | SupportCapRefusal;
 
 const UNIQUE_VIOLATION = "23505";
 
@@ -162,7 +166,8 @@ export async function adjustBalance(db: Kysely<Database>, actor: Actor, input: A
   try {
     const signed = input.kind === "deduct" ? -input.amount : input.amount;
     const expiresAt = input.kind === "grant" ? (input.expiresAt ?? null) : null;
-    if (!expiresAt) {
+    // A capped adjustment takes the general path: its check must run under the user's lock.
+    if (!expiresAt && !input.supportCap) {
       // The common case, batched with concurrent ones: the user's lock, then the entry only for
       // a new key, a user without open expiring grants and an allowed result; else no entry,
       // nothing written, and the general path below decides.
@@ -178,6 +183,8 @@ export async function adjustBalance(db: Kysely<Database>, actor: Actor, input: A
         const existing = await findByKey(trx, input.idempotencyKey);
         if (existing) return replayOf(existing, input);
       }
+      const refusal = input.supportCap ? await checkSupportCap(trx, input.supportCap, input.userId, input.amount) : null;
+      if (refusal) return refusal;
       if (input.kind === "deduct") {
         const after = balance - input.amount;
         // Expiries written above stay: they are due whatever this request does.

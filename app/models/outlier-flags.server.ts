@@ -139,7 +139,9 @@ export type AcknowledgeResult = { ok: true; alreadyAcknowledged: boolean } | { o
  * Marks a flag acknowledged with a note, audited in the same transaction. A second
  * acknowledgement changes nothing and writes no audit row: the first one stands.
  */
-export async function acknowledgeOutlier(db: Kysely<Database>, actor: Actor, id: number, note: string): Promise<AcknowledgeResult> {
+/** `id` as exact decimal text (app/domain/inputs.ts bigintIdSchema): any int8, also beyond 2^53. */
+export async function acknowledgeOutlier(db: Kysely<Database>, actor: Actor, idText: string, note: string): Promise<AcknowledgeResult> {
+  const id = sql<number>`${idText}::bigint`;
   return db.transaction().execute(async (trx) => {
     const flag = await trx.selectFrom("outlier_flags").select(["id", "rule", "status", "message"]).where("id", "=", id).forUpdate().executeTakeFirst();
     if (!flag) return { ok: false, notFound: true } as const;
@@ -152,7 +154,7 @@ export async function acknowledgeOutlier(db: Kysely<Database>, actor: Actor, id:
     await recordAudit(trx, actor, {
       action: "outlier.acknowledge",
       targetType: "outlier_flag",
-      targetId: String(id),
+      targetId: idText,
       before: { status: flag.status },
       after: { status: "acknowledged", note },
       reason: note,

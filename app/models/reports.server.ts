@@ -9,7 +9,7 @@
  * SQL text run as a plain query and inside COPY … TO STDOUT, which takes no bind parameters.
  * The session TimeZone is the report's zone, so to_char() prints local days and offsets.
  */
-import { pipeline, Readable } from "node:stream";
+import { pipeline, type Readable } from "node:stream";
 import { DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler } from "kysely";
 import type pg from "pg";
 import pgCopy from "pg-copy-streams";
@@ -472,11 +472,6 @@ export async function offsetForm(client: pg.PoolClient): Promise<OffsetForm> {
   );
   const row = rows[0];
   return row?.hours ? "hours" : row?.minutes ? "minutes" : "mixed";
-}
-
-/** Node stream → web ReadableStream for a Response; cancelling it destroys the COPY. */
-export function toWebStream(stream: Readable): ReadableStream<Uint8Array> {
-  return Readable.toWeb(stream) as unknown as ReadableStream<Uint8Array>;
 }
 
 // ---------------------------------------------------------------- page figures

@@ -9,13 +9,14 @@ import type { Kysely } from "kysely";
 import { z } from "zod";
 import type { Database } from "../../db/types";
 import { parseCliOptions } from "../../db/seed/cli-options";
-import { monthPeriod, monthSchema, timeZoneSchema } from "../../app/domain/period";
+import { calendarMonthSchema } from "../../app/domain/inputs";
+import { monthPeriod, timeZoneSchema } from "../../app/domain/period";
 import { rollForward, rollForwardCsv } from "../../app/features/money/roll-forward.server";
 import { withCliDatabase } from "./database";
 import type { CliCommand } from "./types";
 
 const optionsSchema = z.object({
-  month: z.string({ required_error: "is required, as YYYY-MM" }).pipe(monthSchema),
+  month: z.string({ required_error: "is required, as YYYY-MM" }).pipe(calendarMonthSchema),
   tz: z.string({ required_error: "is required, as an IANA zone such as Europe/Berlin" }).pipe(timeZoneSchema),
   out: z.string().min(1, "must be a file path").optional(),
 });

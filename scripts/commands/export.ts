@@ -8,13 +8,14 @@ import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
 import { parseCliOptions } from "../../db/seed/cli-options";
-import { monthPeriod, monthSchema, timeZoneSchema } from "../../app/domain/period";
+import { calendarMonthSchema } from "../../app/domain/inputs";
+import { monthPeriod, timeZoneSchema } from "../../app/domain/period";
 import { openCsvExport, ReportInputError } from "../../app/models/reports.server";
 import { withCliDatabase } from "./database";
 import type { CliCommand } from "./types";
 
 const optionsSchema = z.object({
-  month: z.string({ required_error: "is required, as YYYY-MM" }).pipe(monthSchema),
+  month: z.string({ required_error: "is required, as YYYY-MM" }).pipe(calendarMonthSchema),
   tz: z.string({ required_error: "is required, as an IANA zone such as Europe/Berlin" }).pipe(timeZoneSchema),
   out: z.string().min(1, "must be a file path").optional(),
   raw: z.boolean().default(false),

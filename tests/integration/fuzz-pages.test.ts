@@ -34,6 +34,8 @@ const nasty = fc.constantFrom(
   "Mars/Olympus", "UTC", "Asia/Kolkata", "Pacific/Chatham", "'; DROP TABLE token_usage; --", "%", "_", "\\", "\u0000", "a\u0000b",
   "../../etc/passwd", "<script>alert(1)</script>", "😀", "asc", "desc", "tokens", "calls", "chat_conversation", "vibrational_analysis",
   "00000000-0000-4000-8000-000000000001", "not-a-uuid", "2026-11", "2026-11-24", "eyJhIjoxfQ", "open", "acknowledged", "true", "false",
+  // The security review's (issue 23): each answered 500.
+  "0000-01-01", "0000-01", "9999-12", "9999-12-01", "2026-13-45", "9223372036854775808", "tab\there", "\u0001", "chat\u0000",
 );
 const value = fc.oneof(nasty, fc.string({ maxLength: 40 }), fc.integer().map(String), fc.string({ unit: "binary", maxLength: 12 }));
 const query = fc.dictionary(fc.constantFrom(...KEYS), value, { maxKeys: 6 });

@@ -169,7 +169,7 @@ const FORMS: FormCase[] = [
     path: "/outliers",
     fields: () => ({
       intent: field(fc.constantFrom("acknowledge")),
-      id: field(fc.oneof(fc.constant(String(flagId)), fc.nat({ max: 1_000_000 }).map(String))),
+      id: field(fc.oneof(fc.constant(String(flagId)), fc.nat({ max: 1_000_000 }).map(String), fc.constantFrom("9223372036854775807", "9223372036854775808", "18446744073709551616"))),
       note: field(fc.string({ minLength: 1, maxLength: 60 })),
     }),
   },
@@ -211,7 +211,7 @@ const FORMS: FormCase[] = [
       amount: field(fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 1, max: 12_000 }) }, { weight: 1, arbitrary: fc.integer({ min: -10, max: 2_000_000_000 }) }).map(String)),
       reason: field(fc.oneof({ weight: 6, arbitrary: fc.constantFrom("customer refund for outage", "support ticket 4411") }, { weight: 1, arbitrary: reason })),
       idempotency_key: field(fc.oneof({ weight: 6, arbitrary: fc.uuid() }, { weight: 1, arbitrary: idemKey })),
-      expires_on: field(fc.constantFrom("", "", "", "2020-01-01", "2099-12-31", "2026-13-40")),
+      expires_on: field(fc.constantFrom("", "", "", "2020-01-01", "2099-12-31", "2026-13-40", "2026-13-45", "0000-01-01", "9999-12-31", "2026-02-30")),
       force: field(fc.constantFrom("on")),
     }),
   },
@@ -344,7 +344,11 @@ const usageEvent = fc.record(
     input_tokens: either(fc.option(fc.nat())),
     success: either(fc.boolean()),
     error_message: either(fc.option(wideText)),
-    metadata: either(fc.dictionary(wideText, fc.jsonValue({ maxDepth: 1 }), { maxKeys: 3 })),
+    metadata: fc.oneof(
+      { weight: 20, arbitrary: either(fc.dictionary(wideText, fc.jsonValue({ maxDepth: 1 }), { maxKeys: 3 })) },
+      // Nested past the bound (issue 23; 5,000 deep is in input-bounds.test.ts: fast-check's own recursion stops short of it).
+      { weight: 1, arbitrary: fc.integer({ min: 30, max: 300 }).map((depth) => JSON.parse(`${'{"a":'.repeat(depth)}1${"}".repeat(depth)}`) as unknown) },
+    ),
     created_at: either(fc.oneof({ weight: 10, arbitrary: fc.date({ min: new Date("2001-01-01"), max: new Date("2025-01-01"), noInvalidDate: true }) }, { weight: 1, arbitrary: fc.date({ min: new Date("1990-01-01"), max: new Date("2100-01-01"), noInvalidDate: true }) }).map((d) => d.toISOString())),
     calculated_cost_cents: either(fc.option(fc.oneof({ weight: 8, arbitrary: fc.double({ min: 0, max: 1e6, noNaN: true }) }, { weight: 1, arbitrary: fc.double({ min: -1, max: 1e12, noNaN: true }) }))),
     audio_seconds: either(fc.option(fc.oneof({ weight: 8, arbitrary: fc.double({ min: 0, max: 1e4, noNaN: true }) }, { weight: 1, arbitrary: fc.double({ min: -1, max: 1e9, noNaN: true }) }))),

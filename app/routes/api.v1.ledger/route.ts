@@ -1,7 +1,7 @@
 /**
  * POST /api/v1/ledger (Contract): grant or deduct tokens with an idempotency key.
  * Bearer ledger key (the app's backend; no per-adjustment limit) or a staff session with
- * ledger:adjust (support capped per adjustment).
+ * ledger:adjust (support capped per adjustment and per user per rolling 24 hours).
  */
 import type { ActionFunctionArgs } from "@remix-run/node";
 import { checkStaffAdjustment, ledgerRequestSchema } from "~/domain/ledger";
@@ -12,6 +12,7 @@ import { getEnv } from "~/lib/env.server";
 import { jsonError, PayloadTooLargeError, readBodyText } from "~/lib/http.server";
 import { parseWith } from "~/lib/validation";
 import { adjustBalance } from "~/models/ledger.server";
+import { supportCapFor } from "~/models/support-cap.server";
 
 const BODY_LIMIT = 16 * 1024;
 
@@ -47,8 +48,11 @@ export async function action({ request }: ActionFunctionArgs) {
       amount: input.amount,
       reason: input.reason,
       idempotencyKey: input.idempotency_key,
+      supportCap: caller.kind === "staff" ? supportCapFor(caller.staff, getEnv().TOKENBOARD_SUPPORT_DAILY_LIMIT) : undefined,
     });
     switch (outcome.status) {
+      case "cap_exceeded":
+        return jsonError(403, outcome.message, { user_id: input.user_id, remaining: outcome.remaining });
       case "insufficient":
         return jsonError(409, outcome.message, { user_id: input.user_id, balance: outcome.balance });
       case "key_conflict":

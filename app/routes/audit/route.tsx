@@ -6,6 +6,7 @@ import { z } from "zod";
 import { DataTable } from "~/components/data-table/data-table";
 import { Card, PageHeader } from "~/components/ui/page";
 import { RangeControl } from "~/components/ui/range-control";
+import { filterText } from "~/domain/inputs";
 import { parseRangeParams } from "~/domain/period";
 import { requireStaff } from "~/lib/auth.server";
 import { getDb } from "~/lib/db.server";
@@ -16,11 +17,10 @@ export const meta: MetaFunction = () => [{ title: "Audit log · tokenboard" }];
 
 const PAGE_SIZE = 50;
 
-const filterText = z.string().trim().max(200, "must be at most 200 characters").optional().transform((v) => v || undefined);
 const filterSchema = z.object({
-  actor: filterText,
-  action: filterText,
-  target: filterText,
+  actor: filterText(200),
+  action: filterText(200),
+  target: filterText(200),
   page: z.coerce.number({ invalid_type_error: "must be a page number" }).int().min(1).max(1_000_000).default(1),
   sort: z.enum(["at"]).default("at"),
   dir: z.enum(["asc", "desc"]).default("desc"),

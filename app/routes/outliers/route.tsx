@@ -8,6 +8,7 @@ import { Card, PageHeader } from "~/components/ui/page";
 import { RangeControl } from "~/components/ui/range-control";
 import { ACTION_TYPE_NAMES } from "~/domain/action-types";
 import { formatInt } from "~/domain/format";
+import { bigintIdSchema, filterText } from "~/domain/inputs";
 import { RULE_LABELS, RULE_NAMES } from "~/domain/outlier-rules";
 import { parseRangeParams } from "~/domain/period";
 import { STORABLE_TEXT } from "~/domain/storable-text";
@@ -25,8 +26,8 @@ const blankToUndefined = (v: unknown) => (v === "" || v === null ? undefined : v
 
 const filterSchema = z.object({
   rule: z.preprocess(blankToUndefined, z.enum(RULE_NAMES, { errorMap: () => ({ message: `rule must be one of ${RULE_NAMES.join(", ")}` }) }).optional()),
-  type: z.preprocess(blankToUndefined, z.string().trim().max(100, "type is at most 100 characters").optional()),
-  route: z.preprocess(blankToUndefined, z.string().trim().max(300, "route is at most 300 characters").optional()),
+  type: filterText(100),
+  route: filterText(300),
   user: z.preprocess(blankToUndefined, z.string().trim().uuid("user must be a user id (UUID)").optional()),
   status: z.preprocess(blankToUndefined, z.enum(["open", "acknowledged", "all"], { errorMap: () => ({ message: "status must be open, acknowledged or all" }) }).default("open")),
   sort: z.preprocess(blankToUndefined, z.enum(OUTLIER_SORTS, { errorMap: () => ({ message: `sort must be one of ${OUTLIER_SORTS.join(", ")}` }) }).default("occurred_at")),
@@ -76,7 +77,7 @@ export async function loader({ request }: LoaderFunctionArgs) {
 
 const acknowledgeSchema = z.object({
   intent: z.literal("acknowledge", { errorMap: () => ({ message: "unknown action" }) }),
-  id: z.coerce.number({ invalid_type_error: "id must be a flag number" }).int().positive("id must be a flag number"),
+  id: bigintIdSchema,
   note: z.string({ required_error: "a note is required" }).trim().min(1, "a note is required: say why this is fine or what was done").max(500, "the note is at most 500 characters").regex(STORABLE_TEXT, "the note must not contain NUL characters or invalid Unicode"),
 });
 

@@ -5,6 +5,7 @@ import type { ColumnDef } from "@tanstack/react-table";
 import { z } from "zod";
 import { DataTable } from "~/components/data-table/data-table";
 import { Badge, Card, PageHeader } from "~/components/ui/page";
+import { filterText } from "~/domain/inputs";
 import { ACTION_TYPES, actionTypeSchema, formatExpectedRange } from "~/domain/action-types";
 import { formatInt } from "~/domain/format";
 import { can } from "~/domain/permissions";
@@ -21,7 +22,7 @@ const searchSchema = z.object({
   edit: actionTypeSchema.optional(),
   htype: actionTypeSchema.optional().or(z.literal("").transform(() => undefined)),
   hpage: z.coerce.number().int().min(1).max(100_000).default(1),
-  saved: z.string().max(100).optional(),
+  saved: filterText(100),
 });
 
 export async function loader({ request }: LoaderFunctionArgs) {

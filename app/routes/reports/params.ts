@@ -1,9 +1,10 @@
 import { z } from "zod";
-import { currentMonth, isValidTimeZone, monthPeriod, monthSchema, previousMonth, timeZoneSchema, type MonthPeriod } from "~/domain/period";
+import { calendarMonthSchema } from "~/domain/inputs";
+import { currentMonth, isValidTimeZone, monthPeriod, previousMonth, timeZoneSchema, type MonthPeriod } from "~/domain/period";
 import { fieldErrors, type FieldErrors } from "~/lib/validation";
 
 const reportParamsSchema = z.object({
-  month: monthSchema.optional(),
+  month: calendarMonthSchema.optional(),
   tz: timeZoneSchema.optional(),
 });
 

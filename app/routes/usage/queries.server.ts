@@ -1,15 +1,16 @@
 import { sql, type Kysely } from "kysely";
 import { z } from "zod";
 import type { Database } from "../../../db/types";
+import { filterText } from "~/domain/inputs";
 import type { InstantRange } from "~/models/rollup.server";
 import { costCentsSql } from "~/models/cost.server";
 
 export const NO_ROUTE = "(none)";
 
 export const usageFilterSchema = z.object({
-  type: z.string().trim().min(1).max(100).optional(),
-  route: z.string().trim().min(1).max(300).optional(),
-  model: z.string().trim().min(1).max(200).optional(),
+  type: filterText(100),
+  route: filterText(300),
+  model: filterText(200),
   user: z.string().trim().uuid("must be a user id (UUID)").optional(),
   success: z.enum(["true", "false"], { errorMap: () => ({ message: "must be true or false" }) }).optional(),
   cursor: z

@@ -6,6 +6,7 @@ import { z } from "zod";
 import { PageHeader } from "~/components/ui/page";
 import { RangeControl } from "~/components/ui/range-control";
 import { amountSchema, balanceAfter, checkStaffAdjustment, idempotencyKeySchema, reasonSchema, STAFF_ADJUSTMENT_KINDS } from "~/domain/ledger";
+import { calendarDateSchema } from "~/domain/inputs";
 import { addDays, isValidTimeZone, parseRangeParams, startOfLocalDay, todayIn } from "~/domain/period";
 import { can } from "~/domain/permissions";
 import { pivotByDay } from "~/domain/series";
@@ -17,6 +18,7 @@ import { payerOf, poolOf } from "~/models/charging.server";
 import { adjustBalance, getBalance, listLedger } from "~/models/ledger.server";
 import { listOutlierFlags } from "~/models/outlier-flags.server";
 import { balanceHistory } from "~/features/money/balance-history.server";
+import { supportCapFor } from "~/models/support-cap.server";
 import { AdjustForm, LedgerCard, OutliersCard, PoolCard, RecentUsageCard, UsageCard } from "./sections";
 import { BalanceHistoryCard, UpcomingExpiriesCard } from "./balance-history";
 import { appUser, decodeCursor, encodeCursor, recentUsage, userIsKnown, userUsageByType, userUsagePerDay } from "./queries.server";
@@ -72,6 +74,7 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
     role: staff.role,
     canAdjust: can(staff.role, "ledger:adjust"),
     supportLimit: getEnv().TOKENBOARD_SUPPORT_ADJUST_LIMIT,
+    supportDailyLimit: getEnv().TOKENBOARD_SUPPORT_DAILY_LIMIT,
     // A fresh key per page view: a double submit of this form reuses it, so it makes one entry.
     idempotencyKey: randomUUID(),
     range: { from: range.range.from, to: range.range.to, tz: range.range.tz },
@@ -109,7 +112,7 @@ const adjustSchema = z
     amount: amountSchema,
     reason: reasonSchema,
     idempotency_key: idempotencyKeySchema,
-    expires_on: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "must be a date").optional().or(z.literal("").transform(() => undefined)),
+    expires_on: calendarDateSchema.optional().or(z.literal("").transform(() => undefined)),
     force: z.literal("on").optional(),
   })
   .refine((v) => !(v.expires_on && v.kind === "deduct"), { message: "only grants can expire", path: ["expires_on"] });
@@ -154,7 +157,9 @@ export async function action({ request, params }: ActionFunctionArgs) {
     idempotencyKey: `ui:${input.idempotency_key}`,
     expiresAt,
     force,
+    supportCap: supportCapFor(staff, getEnv().TOKENBOARD_SUPPORT_DAILY_LIMIT),
   });
+  if (outcome.status === "cap_exceeded") return fail(403, { amount: outcome.message }, outcome.message);
   if (outcome.status === "insufficient") return fail(409, { amount: outcome.message }, outcome.message);
   if (outcome.status === "key_conflict") return fail(422, { idempotency_key: outcome.message }, "This form was already used for another adjustment. Reload the page and try again.");
   return redirect(`/users/${userId}?adjusted=${outcome.entry.id}`);
@@ -196,7 +201,7 @@ export default function UserPage() {
             </section>
           ) : null}
           {d.history ? <UpcomingExpiriesCard upcoming={d.history.upcoming} /> : null}
-          {d.canAdjust ? <AdjustForm key={d.idempotencyKey} idempotencyKey={d.idempotencyKey} role={d.role} supportLimit={d.supportLimit} /> : null}
+          {d.canAdjust ? <AdjustForm key={d.idempotencyKey} idempotencyKey={d.idempotencyKey} role={d.role} supportLimit={d.supportLimit} supportDailyLimit={d.supportDailyLimit} /> : null}
         </div>
       </div>
       <div className="mt-4 space-y-4">

@@ -155,7 +155,7 @@ function FieldError({ id, message }: { id: string; message?: string }) {
  * Grant/deduct in two steps: review (shows the balance after), then confirm. Both steps
  * carry the same idempotency key, so a double submit of the confirmation makes one entry.
  */
-export function AdjustForm({ idempotencyKey, role, supportLimit }: { idempotencyKey: string; role: StaffRole; supportLimit: number }) {
+export function AdjustForm({ idempotencyKey, role, supportLimit, supportDailyLimit }: { idempotencyKey: string; role: StaffRole; supportLimit: number; supportDailyLimit: number }) {
   const result = useActionData<AdjustActionData>();
   const navigation = useNavigation();
   const busy = navigation.state === "submitting";
@@ -204,7 +204,7 @@ export function AdjustForm({ idempotencyKey, role, supportLimit }: { idempotency
           <span className="text-slate-700">Amount (tokens)</span>
           <input name="amount" inputMode="numeric" required defaultValue={values.amount} aria-invalid={errors.amount ? true : undefined} aria-describedby="amount-error" className={inputClass} />
           <FieldError id="amount-error" message={result?.message ? undefined : errors.amount} />
-          {role === "support" ? <span className="mt-0.5 block text-xs text-slate-500">Up to {formatInt(supportLimit)} per adjustment; ask an admin for more.</span> : null}
+          {role === "support" ? <span className="mt-0.5 block text-xs text-slate-500">Up to {formatInt(supportLimit)} per adjustment and {formatInt(supportDailyLimit)} per user in any 24 hours; ask an admin for more.</span> : null}
         </label>
         <label className="block">
           <span className="text-slate-700">Reason (required)</span>

@@ -2,11 +2,11 @@ import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { Form, Link, useLoaderData, useNavigation } from "@remix-run/react";
 import { createColumnHelper } from "@tanstack/react-table";
 import { sql } from "kysely";
-import { z } from "zod";
 import { DataTable } from "~/components/data-table/data-table";
 import { Badge, Card, EmptyState, PageHeader } from "~/components/ui/page";
 import { RangeControl } from "~/components/ui/range-control";
 import { formatInt, formatUsdFromCents } from "~/domain/format";
+import { filterText } from "~/domain/inputs";
 import { rangeQuery } from "~/domain/range-query";
 import { analyticsRequest, badRequest, tableParams } from "~/lib/analytics-params.server";
 import { getDb } from "~/lib/db.server";
@@ -17,7 +17,7 @@ import { searchUsers } from "./queries.server";
 export const meta: MetaFunction = () => [{ title: "Users · tokenboard" }];
 
 const SORTS = ["tokens", "cost_cents", "calls"] as const;
-const querySchema = z.string().trim().max(200, "must be at most 200 characters").optional();
+const querySchema = filterText(200);
 
 export async function loader({ request }: LoaderFunctionArgs) {
   const { params, range } = await analyticsRequest(request);
