@@ -324,6 +324,50 @@ export interface Database {
   token_transactions: TokenTransactionsTable;
   households: HouseholdsTable;
   household_members: HouseholdMembersTable;
+  alert_outbox: AlertOutboxTable;
+  alert_balance_state: AlertBalanceStateTable;
+  alert_balance_thresholds: AlertBalanceThresholdsTable;
+}
+
+export type AlertType = "balance.low" | "balance.recovered" | "outlier.flagged" | "spend.threshold" | "ingest.silent" | "drift.detected" | "report.delivered";
+export type AlertDeliveryStatus = "pending" | "sent" | "failed" | "dead";
+
+/** One alert to one channel; its id is the alert id every attempt sends (receivers dedupe on it). */
+export interface AlertOutboxTable {
+  delivery_id: Generated<number>;
+  id: string;
+  /** Which channel this row goes to ("webhook", "slack", "email:<address>"); one row per alert and channel. */
+  channel_key: string;
+  type: AlertType;
+  created_at: DefaultedTimestamp;
+  user_id: string | null;
+  payload: Json;
+  channel: Json;
+  status: Generated<AlertDeliveryStatus>;
+  attempts: Generated<number>;
+  next_attempt_at: DefaultedTimestamp;
+  last_error: string | null;
+  last_status_code: number | null;
+  sent_at: Timestamp | null;
+  /** Retries stop after this (at least 24 h after the alert); a resend moves it. */
+  dead_after: DefaultedTimestamp;
+  /** Names the event (e.g. a spend period and threshold) so it is queued once however often it is seen. */
+  dedupe_key: string | null;
+}
+
+export interface AlertBalanceStateTable {
+  user_id: string;
+  below: boolean;
+  threshold: number;
+  balance: number;
+  last_entry_id: number;
+  updated_at: DefaultedTimestamp;
+}
+
+export interface AlertBalanceThresholdsTable {
+  user_id: string;
+  threshold: number;
+  updated_at: DefaultedTimestamp;
 }
 
 export type TokenTransactionKind =

@@ -19,6 +19,7 @@ import * as m0018 from "./0018_user_month_open_days";
 import * as m0019 from "./0019_ledger_system_keys";
 import * as m0021 from "./0021_api_key_management";
 import * as m0024 from "./0024_billing_tables";
+import * as m0030 from "./0030_alerts";
 
 /** Migrations in order. Static imports so that the server bundle, tsx and vitest all see the same list. */
 export const migrations: Record<string, Migration> = {
@@ -42,4 +43,5 @@ export const migrations: Record<string, Migration> = {
   "0019_ledger_system_keys": m0019,
   "0021_api_key_management": m0021,
   "0024_billing_tables": m0024,
+  "0030_alerts": m0030,
 };

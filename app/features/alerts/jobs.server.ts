@@ -1,0 +1,31 @@
+import type { Kysely } from "kysely";
+import type { Database } from "../../../db/types";
+import { evaluateBalanceAlerts } from "./balance.server";
+import { deliverDueAlerts } from "./outbox.server";
+
+interface AlertJob {
+  name: string;
+  intervalMs: number;
+  run: (db: Kysely<Database>) => Promise<{ summary?: string; backlog: boolean }>;
+}
+
+/** The alert jobs server/jobs.ts runs; every 10 s and 5 s keep an alert within 60 s of its cause. */
+export const alertJobs: AlertJob[] = [
+  {
+    name: "alerts-balance",
+    intervalMs: 10_000,
+    run: async (db) => {
+      const r = await evaluateBalanceAlerts(db);
+      return { summary: r.alerts ? `${r.alerts} balance alerts from ${r.entries} ledger entries` : undefined, backlog: r.backlog };
+    },
+  },
+  {
+    name: "alerts-deliver",
+    intervalMs: 5_000,
+    run: async (db) => {
+      const r = await deliverDueAlerts(db);
+      const total = r.sent + r.failed + r.dead;
+      return { summary: total ? `sent ${r.sent}, failed ${r.failed}, dead ${r.dead}` : undefined, backlog: r.backlog };
+    },
+  },
+];

@@ -1,0 +1,54 @@
+import { sql, type Kysely } from "kysely";
+
+/**
+ * Alerts (issue 26): an outbox written in the same transaction as what caused an alert, sent by
+ * a job (so a slow receiver never holds up ingest or the ledger), and the per-user balance state
+ * that makes a balance alert fire once per crossing rather than once per usage row.
+ */
+export async function up(db: Kysely<unknown>): Promise<void> {
+  await sql`
+    CREATE TABLE tokenboard.alert_outbox (
+      delivery_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      id uuid NOT NULL,
+      channel_key text NOT NULL,
+      type text NOT NULL CHECK (type IN ('balance.low', 'balance.recovered', 'outlier.flagged', 'spend.threshold', 'ingest.silent', 'drift.detected', 'report.delivered')),
+      created_at timestamptz NOT NULL DEFAULT now(),
+      user_id uuid,
+      payload jsonb NOT NULL,
+      channel jsonb NOT NULL,
+      status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed', 'dead')),
+      attempts integer NOT NULL DEFAULT 0,
+      next_attempt_at timestamptz NOT NULL DEFAULT now(),
+      last_error text,
+      last_status_code integer,
+      sent_at timestamptz,
+      dead_after timestamptz NOT NULL DEFAULT now() + interval '25 hours',
+      dedupe_key text,
+      UNIQUE (id, channel_key),
+      UNIQUE (dedupe_key, channel_key)
+    )`.execute(db);
+  // The delivery job reads only rows still owed, oldest due first.
+  await sql`CREATE INDEX alert_outbox_due_idx ON tokenboard.alert_outbox (next_attempt_at) WHERE status IN ('pending', 'failed')`.execute(db);
+  await sql`CREATE INDEX alert_outbox_created_idx ON tokenboard.alert_outbox (created_at DESC)`.execute(db);
+  await sql`
+    CREATE TABLE tokenboard.alert_balance_state (
+      user_id uuid PRIMARY KEY,
+      below boolean NOT NULL,
+      threshold bigint NOT NULL,
+      balance bigint NOT NULL,
+      last_entry_id bigint NOT NULL,
+      updated_at timestamptz NOT NULL DEFAULT now()
+    )`.execute(db);
+  await sql`
+    CREATE TABLE tokenboard.alert_balance_thresholds (
+      user_id uuid PRIMARY KEY,
+      threshold bigint NOT NULL CHECK (threshold >= 0),
+      updated_at timestamptz NOT NULL DEFAULT now()
+    )`.execute(db);
+}
+
+export async function down(db: Kysely<unknown>): Promise<void> {
+  await sql`DROP TABLE IF EXISTS tokenboard.alert_balance_thresholds`.execute(db);
+  await sql`DROP TABLE IF EXISTS tokenboard.alert_balance_state`.execute(db);
+  await sql`DROP TABLE IF EXISTS tokenboard.alert_outbox`.execute(db);
+}
