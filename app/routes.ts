@@ -22,6 +22,7 @@ export default [
     route("audit", "routes/audit/route.tsx"),
     route("staff", "routes/staff/route.tsx"),
     route("api-keys", "routes/api-keys/route.tsx"),
+    route("alerts", "routes/alerts/route.tsx"),
   ]),
 
   route("reports/export.csv", "routes/reports.export/route.ts"),

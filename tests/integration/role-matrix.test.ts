@@ -55,6 +55,7 @@ const MATRIX: Record<string, { loader?: Expectation; action?: Expectation }> = {
   "routes/audit/route.tsx": { loader: page("audit:read") },
   "routes/staff/route.tsx": { loader: page("staff:manage"), action: page("staff:manage", 422) },
   "routes/api-keys/route.tsx": { loader: page("keys:manage"), action: page("keys:manage", 422) },
+  "routes/alerts/route.tsx": { loader: page("alerts:manage"), action: page("alerts:manage", 422) },
   "routes/reports.export/route.ts": { loader: page("reports:read") },
   "routes/reports.raw/route.ts": { loader: page("reports:read") },
   // GET is refused to everyone alike, before any credentials are looked at.

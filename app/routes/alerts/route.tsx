@@ -1,0 +1,169 @@
+import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import { data } from "@remix-run/node";
+import { Form, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
+import type { ColumnDef } from "@tanstack/react-table";
+import { z } from "zod";
+import { DataTable } from "~/components/data-table/data-table";
+import { Badge, Card, PageHeader } from "~/components/ui/page";
+import { listDeliveries } from "~/features/alerts/outbox.server";
+import {
+  describeChannels,
+  listBalanceThresholds,
+  previewBalanceThreshold,
+  removeBalanceThreshold,
+  resendAlertDelivery,
+  saveBalanceThreshold,
+  type BalancePreview,
+} from "~/features/alerts/service.server";
+import { actorOf, requireStaff } from "~/lib/auth.server";
+import { getDb } from "~/lib/db.server";
+import { getEnv } from "~/lib/env.server";
+import { formObject, parseWith } from "~/lib/validation";
+
+export const meta: MetaFunction = () => [{ title: "Alerts · tokenboard" }];
+
+export async function loader({ request }: LoaderFunctionArgs) {
+  await requireStaff(request, "alerts:manage");
+  const db = getDb();
+  const [deliveries, thresholds] = await Promise.all([listDeliveries(db), listBalanceThresholds(db)]);
+  return {
+    channels: describeChannels(),
+    defaultThreshold: getEnv().TOKENBOARD_LOW_BALANCE,
+    thresholds: thresholds.map((t) => ({ ...t, updated_at: t.updated_at.toISOString() })),
+    deliveries: deliveries.map((d) => ({ ...d, created_at: d.created_at.toISOString(), next_attempt_at: d.next_attempt_at.toISOString(), sent_at: d.sent_at?.toISOString() ?? null })),
+  };
+}
+
+const userId = z.string().trim().uuid("must be a user id (a UUID)");
+const thresholdFields = {
+  user_id: z.string().trim().optional().transform((v) => v || undefined).pipe(userId.optional()),
+  threshold: z.coerce.number({ invalid_type_error: "must be a whole number of tokens" }).int("must be a whole number of tokens").min(0, "must be 0 or more").max(1e12, "is too large"),
+};
+const actionSchema = z.discriminatedUnion(
+  "intent",
+  [
+    z.object({ intent: z.literal("preview"), ...thresholdFields }),
+    z.object({ intent: z.literal("save-threshold"), ...thresholdFields, user_id: userId }),
+    z.object({ intent: z.literal("remove-threshold"), user_id: userId }),
+    z.object({ intent: z.literal("resend"), delivery_id: z.coerce.number({ invalid_type_error: "must be a delivery number" }).int().positive("must be a delivery number") }),
+  ],
+  { errorMap: () => ({ message: "unknown action" }) },
+);
+
+type ActionAnswer = { ok: boolean; errors: Record<string, string>; message: string | null; preview: (BalancePreview & { threshold: number; userId: string | null }) | null };
+
+export async function action({ request }: ActionFunctionArgs) {
+  const me = await requireStaff(request, "alerts:manage");
+  const parsed = parseWith(actionSchema, formObject(await request.formData()));
+  if (!parsed.ok) return data<ActionAnswer>({ ok: false, errors: parsed.errors, message: null, preview: null }, { status: 422 });
+  const db = getDb();
+  const actor = actorOf(me, request);
+  const input = parsed.data;
+  if (input.intent === "preview" || input.intent === "save-threshold") {
+    const preview = { ...(await previewBalanceThreshold(db, input.threshold, input.user_id)), threshold: input.threshold, userId: input.user_id ?? null };
+    if (input.intent === "preview") return data<ActionAnswer>({ ok: true, errors: {}, message: null, preview });
+    await saveBalanceThreshold(db, actor, input.user_id, input.threshold);
+    return data<ActionAnswer>({ ok: true, errors: {}, message: `Saved: user ${input.user_id} is alerted below ${input.threshold} tokens.`, preview });
+  }
+  if (input.intent === "remove-threshold") {
+    if (!(await removeBalanceThreshold(db, actor, input.user_id))) return data<ActionAnswer>({ ok: false, errors: { user_id: "has no threshold of its own" }, message: null, preview: null }, { status: 422 });
+    return data<ActionAnswer>({ ok: true, errors: {}, message: "Removed: the default threshold applies again.", preview: null });
+  }
+  if (!(await resendAlertDelivery(db, actor, input.delivery_id))) {
+    return data<ActionAnswer>({ ok: false, errors: { delivery_id: "is not a failed or dead delivery" }, message: null, preview: null }, { status: 422 });
+  }
+  return data<ActionAnswer>({ ok: true, errors: {}, message: "Queued again: it is sent within seconds, under the same alert id.", preview: null });
+}
+
+type DeliveryRow = ReturnType<typeof useLoaderData<typeof loader>>["deliveries"][number];
+const when = (value: string | null) => (value ? value.replace("T", " ").slice(0, 19) : "—");
+const STATUS_TONE = { sent: "good", pending: "neutral", failed: "warn", dead: "bad" } as const;
+const button = "rounded border border-slate-300 px-2 py-0.5 hover:bg-slate-100 disabled:opacity-60";
+
+function deliveryColumns(busy: boolean): ColumnDef<DeliveryRow>[] {
+  return [
+    { id: "created", header: "Created (UTC)", enableSorting: false, cell: ({ row }) => when(row.original.created_at) },
+    { id: "type", header: "Type", enableSorting: false, cell: ({ row }) => <code>{row.original.type}</code> },
+    { id: "id", header: "Alert id", enableSorting: false, cell: ({ row }) => <code className="text-xs">{row.original.id}</code> },
+    { id: "channel", header: "Channel", enableSorting: false, cell: ({ row }) => <span className="break-all text-xs">{row.original.channel_key}</span> },
+    { id: "status", header: "Status", enableSorting: false, cell: ({ row }) => <Badge tone={STATUS_TONE[row.original.status]}>{row.original.status}</Badge> },
+    { id: "attempts", header: "Attempts", enableSorting: false, cell: ({ row }) => row.original.attempts },
+    { id: "code", header: "Response", enableSorting: false, cell: ({ row }) => row.original.last_status_code ?? "—" },
+    { id: "error", header: "Last error", enableSorting: false, cell: ({ row }) => <span className="text-xs">{row.original.last_error ?? "—"}</span> },
+    {
+      id: "actions",
+      header: () => <span className="sr-only">Actions</span>,
+      enableSorting: false,
+      cell: ({ row }) =>
+        row.original.status === "failed" || row.original.status === "dead" ? (
+          <Form method="post">
+            <input type="hidden" name="intent" value="resend" />
+            <input type="hidden" name="delivery_id" value={row.original.delivery_id} />
+            <button type="submit" disabled={busy} className={button} aria-label={`Resend alert ${row.original.id}`}>Resend</button>
+          </Form>
+        ) : null,
+    },
+  ];
+}
+
+export default function AlertsPage() {
+  const { channels, defaultThreshold, thresholds, deliveries } = useLoaderData<typeof loader>();
+  const result = useActionData<typeof action>();
+  const busy = useNavigation().state === "submitting";
+  const errors = result?.errors ?? {};
+  const preview = result?.preview;
+  return (
+    <>
+      <PageHeader title="Alerts" description="Balance crossings and other events are sent once per event to the channels below; failed deliveries are retried with backoff for at least 24 hours." />
+      {result?.message ? <p role="status" className="mb-3 rounded border border-emerald-200 bg-emerald-50 px-3 py-2 text-sm text-emerald-800">{result.message}</p> : null}
+      {errors.delivery_id || errors.intent ? <p role="alert" className="mb-3 rounded border border-rose-200 bg-rose-50 px-3 py-2 text-sm text-rose-800">{errors.delivery_id ?? errors.intent}</p> : null}
+      <Card title="Channels" className="mb-4">
+        {channels.length ? (
+          <ul className="text-sm" data-testid="alert-channels">
+            {channels.map((c) => <li key={c.key}><code>{c.kind}</code> {c.key !== c.kind ? c.key : "(from the environment)"} {c.signed ? "· signed" : ""}</li>)}
+          </ul>
+        ) : (
+          <p className="text-sm text-slate-600">No channel: set TOKENBOARD_ALERT_WEBHOOK_URL, TOKENBOARD_ALERT_SLACK_WEBHOOK_URL or TOKENBOARD_SMTP_URL + TOKENBOARD_ALERT_EMAIL_TO.</p>
+        )}
+      </Card>
+      <Card title={`Low-balance thresholds (default ${defaultThreshold} tokens)`} className="mb-4">
+        <Form method="post" className="flex flex-wrap items-end gap-3">
+          <label className="text-sm">
+            <span className="block text-slate-700">User id (empty: preview for everyone)</span>
+            <input name="user_id" autoComplete="off" defaultValue={preview?.userId ?? ""} aria-invalid={errors.user_id ? true : undefined} className="mt-1 w-80 rounded border border-slate-300 px-2 py-1" />
+            {errors.user_id ? <span role="alert" className="mt-0.5 block text-xs text-rose-700">{errors.user_id}</span> : null}
+          </label>
+          <label className="text-sm">
+            <span className="block text-slate-700">Threshold (tokens)</span>
+            <input name="threshold" inputMode="numeric" defaultValue={preview?.threshold ?? defaultThreshold} aria-invalid={errors.threshold ? true : undefined} className="mt-1 w-32 rounded border border-slate-300 px-2 py-1" />
+            {errors.threshold ? <span role="alert" className="mt-0.5 block text-xs text-rose-700">{errors.threshold}</span> : null}
+          </label>
+          <button type="submit" name="intent" value="preview" disabled={busy} className={button}>Preview</button>
+          <button type="submit" name="intent" value="save-threshold" disabled={busy} className="rounded bg-indigo-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-indigo-500 disabled:opacity-60">Save</button>
+        </Form>
+        {preview ? (
+          <p role="status" data-testid="alert-preview" className="mt-3 text-sm">
+            Over the last {preview.days} days this threshold would have sent {preview.lows} balance.low alert{preview.lows === 1 ? "" : "s"} ({preview.users} user{preview.users === 1 ? "" : "s"}) and {preview.recoveries} balance.recovered.
+          </p>
+        ) : null}
+        {thresholds.length ? (
+          <ul className="mt-3 text-sm" data-testid="alert-thresholds">
+            {thresholds.map((t) => (
+              <li key={t.user_id} className="flex items-center gap-2">
+                <code>{t.user_id}</code> below {t.threshold}
+                <Form method="post">
+                  <input type="hidden" name="intent" value="remove-threshold" />
+                  <input type="hidden" name="user_id" value={t.user_id} />
+                  <button type="submit" disabled={busy} className={button} aria-label={`Remove the threshold of ${t.user_id}`}>Remove</button>
+                </Form>
+              </li>
+            ))}
+          </ul>
+        ) : null}
+      </Card>
+      <Card title={`Delivery history (${deliveries.length})`}>
+        <DataTable columns={deliveryColumns(busy)} data={deliveries} testId="alert-deliveries" caption="Alert deliveries" emptyTitle="No alerts sent yet" />
+      </Card>
+    </>
+  );
+}
