@@ -1,0 +1,77 @@
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { enqueueAlert } from "../../app/features/alerts/outbox.server";
+import { forgetEnv } from "../../app/lib/env.server";
+import { action, loader } from "../../app/routes/alerts/route";
+import { requestAs, staffSession, type TestStaff } from "../support/staff";
+import { createTestDatabase, type TestDatabase } from "../support/test-db";
+
+/** The /alerts page: a threshold's preview counts, audited saves, field errors, resend. */
+let t: TestDatabase;
+let admin: TestStaff;
+
+beforeAll(async () => {
+  t = await createTestDatabase();
+  admin = await staffSession(t.db, "admin");
+  process.env.TOKENBOARD_ALERT_WEBHOOK_URL = "http://127.0.0.1:9/hook";
+  forgetEnv();
+});
+
+afterAll(async () => {
+  delete process.env.TOKENBOARD_ALERT_WEBHOOK_URL;
+  forgetEnv();
+  await t.drop();
+});
+
+async function post(fields: Record<string, string>) {
+  const response = (await action({ request: requestAs(admin, "/alerts", { method: "POST", body: new URLSearchParams(fields) }), params: {}, context: {} })) as unknown as { data: { ok: boolean; errors: Record<string, string>; message: string | null; preview: { lows: number; recoveries: number; users: number } | null }; init: { status?: number } | null };
+  return { status: response.init?.status ?? 200, ...response.data };
+}
+
+let key = 0;
+async function entries(userId: string, balances: number[]): Promise<void> {
+  for (const balance of balances) {
+    key += 1;
+    await t.db.insertInto("ledger_entries").values({ user_id: userId, kind: "usage", amount: -1, balance_after: balance, actor_label: "test", idempotency_key: `page-${key}` }).execute();
+  }
+}
+
+describe("the alerts page", () => {
+  it("previews how many balance alerts a threshold would have sent over 30 days, without saving", async () => {
+    const a = randomUUID();
+    const b = randomUUID();
+    await entries(a, [5_000, 400, 300, 2_000, 100]);
+    await entries(b, [900, 800]);
+    expect((await post({ intent: "preview", threshold: "1000" })).preview).toMatchObject({ lows: 3, recoveries: 1, users: 2 });
+    expect((await post({ intent: "preview", threshold: "350" })).preview).toMatchObject({ lows: 2, recoveries: 1, users: 1 });
+    expect((await post({ intent: "preview", threshold: "1000", user_id: b })).preview).toMatchObject({ lows: 1, recoveries: 0, users: 1 });
+    expect(await t.db.selectFrom("alert_balance_thresholds").selectAll().execute()).toHaveLength(0);
+  });
+
+  it("saves a user's threshold with an audit row, and names the bad field otherwise", async () => {
+    const user = randomUUID();
+    const saved = await post({ intent: "save-threshold", threshold: "250", user_id: user });
+    expect(saved).toMatchObject({ ok: true, status: 200 });
+    expect(await t.db.selectFrom("alert_balance_thresholds").select("threshold").where("user_id", "=", user).executeTakeFirst()).toEqual({ threshold: 250 });
+    const audit = await t.db.selectFrom("audit_log").select(["action", "target_id", "actor_label"]).where("action", "=", "alerts.threshold.set").execute();
+    expect(audit).toEqual([{ action: "alerts.threshold.set", target_id: user, actor_label: admin.email }]);
+
+    expect(await post({ intent: "save-threshold", threshold: "-5", user_id: user })).toMatchObject({ status: 422, errors: { threshold: "must be 0 or more" } });
+    expect(await post({ intent: "save-threshold", threshold: "10", user_id: "nobody" })).toMatchObject({ status: 422, errors: { user_id: "must be a user id (a UUID)" } });
+    expect(await post({ intent: "drop-tables" })).toMatchObject({ status: 422, errors: { intent: "unknown action" } });
+    expect(await t.db.selectFrom("alert_balance_thresholds").select("threshold").where("user_id", "=", user).executeTakeFirst()).toEqual({ threshold: 250 });
+  });
+
+  it("lists deliveries and resends a dead one under the same alert id, audited", async () => {
+    const id = await enqueueAlert(t.db, { type: "ingest.silent", title: "t", text: "x" });
+    const row = await t.db.updateTable("alert_outbox").set({ status: "dead", attempts: 12, last_error: "HTTP 500", last_status_code: 500 }).where("id", "=", id!).returning("delivery_id").executeTakeFirstOrThrow();
+    const page = (await loader({ request: requestAs(admin, "/alerts"), params: {}, context: {} })) as { deliveries: { id: string; status: string; last_status_code: number | null }[] };
+    expect(page.deliveries[0]).toMatchObject({ id, status: "dead", last_status_code: 500 });
+
+    expect(await post({ intent: "resend", delivery_id: String(row.delivery_id) })).toMatchObject({ ok: true });
+    expect(await t.db.selectFrom("alert_outbox").select(["id", "status"]).where("delivery_id", "=", row.delivery_id).executeTakeFirst()).toEqual({ id, status: "pending" });
+    // A pending delivery is not resent twice.
+    expect(await post({ intent: "resend", delivery_id: String(row.delivery_id) })).toMatchObject({ status: 422, errors: { delivery_id: "is not a failed or dead delivery" } });
+    expect(await t.db.selectFrom("audit_log").select("target_id").where("action", "=", "alerts.delivery.resend").execute()).toEqual([{ target_id: id }]);
+  });
+});
