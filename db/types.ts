@@ -327,6 +327,7 @@ export interface Database {
   alert_outbox: AlertOutboxTable;
   alert_balance_state: AlertBalanceStateTable;
   alert_balance_thresholds: AlertBalanceThresholdsTable;
+  alert_rules: AlertRulesTable;
 }
 
 export type AlertType = "balance.low" | "balance.recovered" | "outlier.flagged" | "spend.threshold" | "ingest.silent" | "drift.detected" | "report.delivered";
@@ -361,6 +362,19 @@ export interface AlertBalanceStateTable {
   threshold: number;
   balance: number;
   last_entry_id: number;
+  updated_at: DefaultedTimestamp;
+}
+
+/** A configurable alert rule; `params` is parsed by app/features/alerts/rules.ts (spendRuleSchema). */
+export interface AlertRulesTable {
+  id: Generated<string>;
+  type: "spend.threshold";
+  name: string;
+  params: Json;
+  enabled: Generated<boolean>;
+  muted_until: Timestamp | null;
+  created_by: string | null;
+  created_at: DefaultedTimestamp;
   updated_at: DefaultedTimestamp;
 }
 

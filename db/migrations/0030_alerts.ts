@@ -45,9 +45,22 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       threshold bigint NOT NULL CHECK (threshold >= 0),
       updated_at timestamptz NOT NULL DEFAULT now()
     )`.execute(db);
+  await sql`
+    CREATE TABLE tokenboard.alert_rules (
+      id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+      type text NOT NULL CHECK (type IN ('spend.threshold')),
+      name text NOT NULL,
+      params jsonb NOT NULL,
+      enabled boolean NOT NULL DEFAULT true,
+      muted_until timestamptz,
+      created_by uuid REFERENCES tokenboard.staff_users (id) ON DELETE SET NULL,
+      created_at timestamptz NOT NULL DEFAULT now(),
+      updated_at timestamptz NOT NULL DEFAULT now()
+    )`.execute(db);
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await sql`DROP TABLE IF EXISTS tokenboard.alert_rules`.execute(db);
   await sql`DROP TABLE IF EXISTS tokenboard.alert_balance_thresholds`.execute(db);
   await sql`DROP TABLE IF EXISTS tokenboard.alert_balance_state`.execute(db);
   await sql`DROP TABLE IF EXISTS tokenboard.alert_outbox`.execute(db);

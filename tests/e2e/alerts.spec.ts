@@ -48,7 +48,7 @@ test("an admin previews and saves a threshold, sees the failed delivery and rese
     headers: { authorization: `Bearer ${LEDGER_KEY}` },
     data: { user_id: userId, amount: 5_000, kind: "grant", reason: "e2e alerts", idempotency_key: `e2e-alerts-${userId}` },
   });
-  expect(grant.status()).toBe(200);
+  expect(grant.status()).toBe(201);
 
   await loginAs(page, "admin", "/alerts");
   await page.goto("/alerts");
@@ -71,7 +71,7 @@ test("an admin previews and saves a threshold, sees the failed delivery and rese
     headers: { authorization: `Bearer ${LEDGER_KEY}` },
     data: { user_id: userId, amount: 2_500, kind: "deduct", reason: "e2e alerts", idempotency_key: `e2e-alerts-deduct-${userId}` },
   });
-  expect(deduct.status()).toBe(200);
+  expect(deduct.status()).toBe(201);
 
   await expect.poll(() => hits.filter((h) => h.userId === userId).length, { timeout: 60_000 }).toBe(1);
   const alertId = hits.find((h) => h.userId === userId)!.id;

@@ -1,3 +1,7 @@
+import { DateTime } from "luxon";
+import { z } from "zod";
+import { isValidTimeZone } from "../../domain/period";
+
 /**
  * Alerts: the pure decisions (crossings, retry schedule, message shapes). No I/O here, so the
  * properties that make an alert fire once per event are unit-tested on their own.
@@ -105,4 +109,23 @@ export function emailBody(message: AlertMessage, publicUrl?: string): { subject:
     `<p style="color:#666;font-size:12px">${escapeHtml(message.type)} · id ${escapeHtml(message.id)} · ${escapeHtml(message.created_at)}</p>`,
   ].join("\n");
   return { subject, text, html };
+}
+
+/** A spend rule: tokens over `threshold` in one local day or month of `zone`. */
+export const spendRuleSchema = z.object({
+  period: z.enum(["day", "month"], { errorMap: () => ({ message: "must be day or month" }) }),
+  zone: z.string().trim().refine(isValidTimeZone, "must be an IANA time zone, e.g. Europe/Berlin"),
+  threshold: z.coerce.number({ invalid_type_error: "must be a whole number of tokens" }).int("must be a whole number of tokens").min(1, "must be at least 1").max(1e15, "is too large"),
+  scope: z.enum(["total", "action_type", "per_user"], { errorMap: () => ({ message: "must be total, action_type or per_user" }) }),
+  action_type: z.string().trim().max(100).optional().transform((v) => v || undefined),
+}).refine((rule) => rule.scope !== "action_type" || rule.action_type, { message: "is required for the action_type scope", path: ["action_type"] });
+export type SpendRule = z.infer<typeof spendRuleSchema>;
+
+/**
+ * The local day or month of `zone` that contains `now`: its name (the key a spend alert is
+ * deduplicated on) and its instants. Days are 23 or 25 hours long across DST changes.
+ */
+export function spendPeriod(period: "day" | "month", zone: string, now: Date): { key: string; start: Date; end: Date } {
+  const local = DateTime.fromJSDate(now, { zone }).startOf(period);
+  return { key: local.toFormat(period === "day" ? "yyyy-MM-dd" : "yyyy-MM"), start: local.toJSDate(), end: local.plus(period === "day" ? { days: 1 } : { months: 1 }).toJSDate() };
 }
