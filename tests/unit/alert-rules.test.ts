@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { balanceCrossing, retryDelayMs, RETRY_CAP_MS, slackBody, type AlertMessage, type BalanceSide } from "../../app/features/alerts/rules";
+import { balanceCrossing, retryDelayMs, RETRY_CAP_MS, slackBody, spendPeriod, spendRuleSchema, type AlertMessage, type BalanceSide } from "../../app/features/alerts/rules";
 
 /** Counts crossings of the threshold directly from the sequence, as a person would. */
 function expectedCrossings(balances: number[], threshold: number): { down: number; up: number } {
@@ -83,5 +83,40 @@ describe("Slack message", () => {
     expect(blocks.map((b) => b.type)).toEqual(["header", "section", "context", "actions"]);
     expect(blocks[1]?.text?.text).toBe("User &lt;u1&gt; has 5 tokens");
     expect(blocks[3]?.elements?.[0]?.url).toBe("https://tb.example.com/base/users/u1");
+  });
+});
+
+describe("spend periods in a zone", () => {
+  const iso = (d: Date) => d.toISOString();
+
+  it("starts Asia/Kolkata's day at 18:30 UTC the evening before", () => {
+    const day = spendPeriod("day", "Asia/Kolkata", new Date("2026-01-10T18:29:59Z"));
+    expect({ key: day.key, start: iso(day.start), end: iso(day.end) }).toEqual({ key: "2026-01-10", start: "2026-01-09T18:30:00.000Z", end: "2026-01-10T18:30:00.000Z" });
+    expect(spendPeriod("day", "Asia/Kolkata", new Date("2026-01-10T18:30:00Z")).key).toBe("2026-01-11");
+  });
+
+  it("follows Pacific/Chatham's +13:45 and +12:45 offsets, and its months", () => {
+    const summer = spendPeriod("day", "Pacific/Chatham", new Date("2026-01-10T12:00:00Z"));
+    expect([summer.key, iso(summer.start)]).toEqual(["2026-01-11", "2026-01-10T10:15:00.000Z"]);
+    const winter = spendPeriod("day", "Pacific/Chatham", new Date("2026-07-10T12:00:00Z"));
+    expect([winter.key, iso(winter.start)]).toEqual(["2026-07-11", "2026-07-10T11:15:00.000Z"]);
+    // 23:00 UTC on 31 January is already 1 February there.
+    const month = spendPeriod("month", "Pacific/Chatham", new Date("2026-01-31T23:00:00Z"));
+    expect([month.key, iso(month.start), iso(month.end)]).toEqual(["2026-02", "2026-01-31T10:15:00.000Z", "2026-02-28T10:15:00.000Z"]);
+  });
+
+  it("makes America/New_York's DST days 23 and 25 hours long", () => {
+    const spring = spendPeriod("day", "America/New_York", new Date("2026-03-08T12:00:00Z"));
+    expect([spring.key, iso(spring.start), (spring.end.getTime() - spring.start.getTime()) / 3_600_000]).toEqual(["2026-03-08", "2026-03-08T05:00:00.000Z", 23]);
+    const autumn = spendPeriod("day", "America/New_York", new Date("2026-11-01T12:00:00Z"));
+    expect([autumn.key, iso(autumn.start), (autumn.end.getTime() - autumn.start.getTime()) / 3_600_000]).toEqual(["2026-11-01", "2026-11-01T04:00:00.000Z", 25]);
+    const march = spendPeriod("month", "America/New_York", new Date("2026-03-31T23:30:00Z"));
+    expect([march.key, iso(march.start), iso(march.end)]).toEqual(["2026-03", "2026-03-01T05:00:00.000Z", "2026-04-01T04:00:00.000Z"]);
+  });
+
+  it("names the bad field of a spend rule", () => {
+    expect(spendRuleSchema.safeParse({ period: "week", zone: "UTC", threshold: 5, scope: "total" }).error?.issues[0]).toMatchObject({ path: ["period"], message: "must be day or month" });
+    expect(spendRuleSchema.safeParse({ period: "day", zone: "Mars/Olympus", threshold: 5, scope: "total" }).error?.issues[0]).toMatchObject({ path: ["zone"] });
+    expect(spendRuleSchema.safeParse({ period: "day", zone: "UTC", threshold: 5, scope: "action_type" }).error?.issues[0]).toMatchObject({ path: ["action_type"], message: "is required for the action_type scope" });
   });
 });

@@ -2,6 +2,7 @@ import type { Kysely } from "kysely";
 import type { Database } from "../../../db/types";
 import { evaluateBalanceAlerts } from "./balance.server";
 import { deliverDueAlerts } from "./outbox.server";
+import { evaluateSpendAlerts } from "./spend.server";
 
 interface AlertJob {
   name: string;
@@ -9,7 +10,7 @@ interface AlertJob {
   run: (db: Kysely<Database>) => Promise<{ summary?: string; backlog: boolean }>;
 }
 
-/** The alert jobs server/jobs.ts runs; every 10 s and 5 s keep an alert within 60 s of its cause. */
+/** The alert jobs server/jobs.ts runs; every 10 s (balances), 30 s (spend) and 5 s (delivery) keep an alert within 60 s of its cause. */
 export const alertJobs: AlertJob[] = [
   {
     name: "alerts-balance",
@@ -17,6 +18,14 @@ export const alertJobs: AlertJob[] = [
     run: async (db) => {
       const r = await evaluateBalanceAlerts(db);
       return { summary: r.alerts ? `${r.alerts} balance alerts from ${r.entries} ledger entries` : undefined, backlog: r.backlog };
+    },
+  },
+  {
+    name: "alerts-spend",
+    intervalMs: 30_000,
+    run: async (db) => {
+      const r = await evaluateSpendAlerts(db);
+      return { summary: r.alerts ? `${r.alerts} spend alerts from ${r.rules} rules` : undefined, backlog: false };
     },
   },
   {
