@@ -24,7 +24,7 @@ afterAll(async () => {
 });
 
 async function post(fields: Record<string, string>) {
-  const response = (await action({ request: requestAs(admin, "/alerts", { method: "POST", body: new URLSearchParams(fields) }), params: {}, context: {} })) as unknown as { data: { ok: boolean; errors: Record<string, string>; message: string | null; preview: { lows: number; recoveries: number; users: number } | null }; init: { status?: number } | null };
+  const response = (await action({ request: requestAs(admin, "/alerts", { method: "POST", body: new URLSearchParams(fields) }), params: {}, context: {} })) as unknown as { data: { ok: boolean; errors: Record<string, string>; message: string | null; preview: { lows: number; recoveries: number; users: number } | null; spendPreview?: unknown }; init: { status?: number } | null };
   return { status: response.init?.status ?? 200, ...response.data };
 }
 
@@ -73,5 +73,33 @@ describe("the alerts page", () => {
     // A pending delivery is not resent twice.
     expect(await post({ intent: "resend", delivery_id: String(row.delivery_id) })).toMatchObject({ status: 422, errors: { delivery_id: "is not a failed or dead delivery" } });
     expect(await t.db.selectFrom("audit_log").select("target_id").where("action", "=", "alerts.delivery.resend").execute()).toEqual([{ target_id: id }]);
+  });
+});
+
+describe("spend rules on the alerts page", () => {
+  it("previews a rule with counts, saves it audited, mutes and deletes it; a bad field is named", async () => {
+    const day = new Date(Date.now() - 2 * 86_400_000);
+    await t.db.insertInto("token_usage").values({ user_id: randomUUID(), action_type: "chat_conversation", model_used: "gpt-4o", tokens_used: 7_000, created_at: day }).execute();
+    const fields = { name: "big days", period: "day", zone: "Asia/Kolkata", threshold: "5000", scope: "total", action_type: "" };
+    const preview = await post({ intent: "preview-spend", ...fields });
+    expect(preview).toMatchObject({ ok: true, spendPreview: { alerts: 1 } });
+    expect(await t.db.selectFrom("alert_rules").select("id").execute()).toHaveLength(0);
+
+    expect(await post({ intent: "create-spend", ...fields, zone: "Mars/Olympus" })).toMatchObject({ status: 422, errors: { zone: "must be an IANA time zone, e.g. Europe/Berlin" } });
+    expect(await post({ intent: "create-spend", ...fields, muted_until: "tomorrow" })).toMatchObject({ status: 422, errors: { muted_until: "must be a date and time (UTC), e.g. 2026-12-31T18:00" } });
+    expect(await post({ intent: "create-spend", ...fields, scope: "action_type" })).toMatchObject({ status: 422, errors: { action_type: "is required for the action_type scope" } });
+    expect(await t.db.selectFrom("alert_rules").select("id").execute()).toHaveLength(0);
+
+    expect(await post({ intent: "create-spend", ...fields, muted_until: "2030-01-01T00:00" })).toMatchObject({ ok: true, spendPreview: { alerts: 1 } });
+    const rule = await t.db.selectFrom("alert_rules").select(["id", "muted_until", "params"]).executeTakeFirstOrThrow();
+    expect(rule.muted_until?.toISOString()).toBe("2030-01-01T00:00:00.000Z");
+    expect(rule.params).toMatchObject({ period: "day", zone: "Asia/Kolkata", threshold: 5_000, scope: "total" });
+
+    expect(await post({ intent: "mute-rule", rule_id: rule.id, mute_hours: "0" })).toMatchObject({ ok: true, message: "Unmuted." });
+    expect((await t.db.selectFrom("alert_rules").select("muted_until").executeTakeFirstOrThrow()).muted_until).toBeNull();
+    expect(await post({ intent: "delete-rule", rule_id: rule.id })).toMatchObject({ ok: true });
+    expect(await post({ intent: "delete-rule", rule_id: rule.id })).toMatchObject({ status: 422, errors: { rule_id: "is not a rule (it may have been deleted)" } });
+    const audit = await t.db.selectFrom("audit_log").select("action").where("target_id", "=", rule.id).orderBy("id").execute();
+    expect(audit.map((a) => a.action)).toEqual(["alerts.rule.create", "alerts.rule.mute", "alerts.rule.delete"]);
   });
 });

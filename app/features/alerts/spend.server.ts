@@ -93,3 +93,27 @@ export async function createSpendRule(db: Kysely<Database>, actor: Actor, name: 
     return row.id;
   });
 }
+
+export async function listAlertRules(db: Kysely<Database>) {
+  return db.selectFrom("alert_rules").select(["id", "type", "name", "params", "enabled", "muted_until", "created_at"]).orderBy("created_at", "desc").limit(200).execute();
+}
+
+/** Mutes a rule until `mutedUntil` (null unmutes), audited. */
+export async function muteAlertRule(db: Kysely<Database>, actor: Actor, ruleId: string, mutedUntil: Date | null): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const before = await trx.selectFrom("alert_rules").select("muted_until").where("id", "=", ruleId).forUpdate().executeTakeFirst();
+    if (!before) return false;
+    await trx.updateTable("alert_rules").set({ muted_until: mutedUntil, updated_at: sql<Date>`now()` }).where("id", "=", ruleId).execute();
+    await recordAudit(trx, actor, { action: "alerts.rule.mute", targetType: "alert_rule", targetId: ruleId, before, after: { muted_until: mutedUntil } });
+    return true;
+  });
+}
+
+export async function deleteAlertRule(db: Kysely<Database>, actor: Actor, ruleId: string): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const removed = await trx.deleteFrom("alert_rules").where("id", "=", ruleId).returning(["name", "params"]).executeTakeFirst();
+    if (!removed) return false;
+    await recordAudit(trx, actor, { action: "alerts.rule.delete", targetType: "alert_rule", targetId: ruleId, before: removed, after: null });
+    return true;
+  });
+}

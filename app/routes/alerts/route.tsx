@@ -15,6 +15,8 @@ import {
   saveBalanceThreshold,
   type BalancePreview,
 } from "~/features/alerts/service.server";
+import { spendRuleSchema } from "~/features/alerts/rules";
+import { createSpendRule, deleteAlertRule, listAlertRules, muteAlertRule, previewSpendRule } from "~/features/alerts/spend.server";
 import { actorOf, requireStaff } from "~/lib/auth.server";
 import { getDb } from "~/lib/db.server";
 import { getEnv } from "~/lib/env.server";
@@ -25,8 +27,9 @@ export const meta: MetaFunction = () => [{ title: "Alerts · tokenboard" }];
 export async function loader({ request }: LoaderFunctionArgs) {
   await requireStaff(request, "alerts:manage");
   const db = getDb();
-  const [deliveries, thresholds] = await Promise.all([listDeliveries(db), listBalanceThresholds(db)]);
+  const [deliveries, thresholds, rules] = await Promise.all([listDeliveries(db), listBalanceThresholds(db), listAlertRules(db)]);
   return {
+    rules: rules.map((r) => ({ id: r.id, name: r.name, params: spendRuleSchema.safeParse(r.params).data ?? null, muted_until: r.muted_until?.toISOString() ?? null })),
     channels: describeChannels(),
     defaultThreshold: getEnv().TOKENBOARD_LOW_BALANCE,
     thresholds: thresholds.map((t) => ({ ...t, updated_at: t.updated_at.toISOString() })),
@@ -39,23 +42,51 @@ const thresholdFields = {
   user_id: z.string().trim().optional().transform((v) => v || undefined).pipe(userId.optional()),
   threshold: z.coerce.number({ invalid_type_error: "must be a whole number of tokens" }).int("must be a whole number of tokens").min(0, "must be 0 or more").max(1e12, "is too large"),
 };
+const ruleId = z.string().uuid("must be a rule id");
+const mutedUntil = z
+  .string()
+  .trim()
+  .optional()
+  .transform((v) => v || undefined)
+  .pipe(z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$/, "must be a date and time (UTC), e.g. 2026-12-31T18:00").transform((v) => new Date(`${v}Z`)).optional());
+const spendFields = { name: z.string().trim().min(1, "is required").max(100, "must be at most 100 characters"), muted_until: mutedUntil };
 const actionSchema = z.discriminatedUnion(
   "intent",
   [
     z.object({ intent: z.literal("preview"), ...thresholdFields }),
     z.object({ intent: z.literal("save-threshold"), ...thresholdFields, user_id: userId }),
     z.object({ intent: z.literal("remove-threshold"), user_id: userId }),
+    z.object({ intent: z.literal("preview-spend"), ...spendFields, rule: spendRuleSchema }),
+    z.object({ intent: z.literal("create-spend"), ...spendFields, rule: spendRuleSchema }),
+    z.object({ intent: z.literal("mute-rule"), rule_id: ruleId, mute_hours: z.coerce.number({ invalid_type_error: "must be a number of hours" }).int("must be whole hours").min(0, "must be 0 (unmute) or more").max(8_760, "must be at most a year") }),
+    z.object({ intent: z.literal("delete-rule"), rule_id: ruleId }),
     z.object({ intent: z.literal("resend"), delivery_id: z.coerce.number({ invalid_type_error: "must be a delivery number" }).int().positive("must be a delivery number") }),
   ],
   { errorMap: () => ({ message: "unknown action" }) },
 );
 
-type ActionAnswer = { ok: boolean; errors: Record<string, string>; message: string | null; preview: (BalancePreview & { threshold: number; userId: string | null }) | null };
+type ActionAnswer = {
+  ok: boolean;
+  errors: Record<string, string>;
+  message: string | null;
+  preview: (BalancePreview & { threshold: number; userId: string | null }) | null;
+  spendPreview?: { alerts: number; periods: string[] } | null;
+};
+
+/** The spend rule's fields arrive flat (period, zone, …); they are parsed as one `rule` object. */
+function actionInput(form: Record<string, string>): Record<string, unknown> {
+  if (form.intent !== "preview-spend" && form.intent !== "create-spend") return form;
+  const { period, zone, threshold, scope, action_type, ...rest } = form;
+  return { ...rest, rule: { period, zone, threshold, scope, action_type } };
+}
 
 export async function action({ request }: ActionFunctionArgs) {
   const me = await requireStaff(request, "alerts:manage");
-  const parsed = parseWith(actionSchema, formObject(await request.formData()));
-  if (!parsed.ok) return data<ActionAnswer>({ ok: false, errors: parsed.errors, message: null, preview: null }, { status: 422 });
+  const parsed = parseWith(actionSchema, actionInput(formObject(await request.formData())));
+  if (!parsed.ok) {
+    const errors = Object.fromEntries(Object.entries(parsed.errors).map(([k, v]) => [k.replace(/^rule\./, ""), v]));
+    return data<ActionAnswer>({ ok: false, errors, message: null, preview: null }, { status: 422 });
+  }
   const db = getDb();
   const actor = actorOf(me, request);
   const input = parsed.data;
@@ -64,6 +95,18 @@ export async function action({ request }: ActionFunctionArgs) {
     if (input.intent === "preview") return data<ActionAnswer>({ ok: true, errors: {}, message: null, preview });
     await saveBalanceThreshold(db, actor, input.user_id, input.threshold);
     return data<ActionAnswer>({ ok: true, errors: {}, message: `Saved: user ${input.user_id} is alerted below ${input.threshold} tokens.`, preview });
+  }
+  if (input.intent === "preview-spend" || input.intent === "create-spend") {
+    const spendPreview = await previewSpendRule(db, input.rule);
+    if (input.intent === "preview-spend") return data<ActionAnswer>({ ok: true, errors: {}, message: null, preview: null, spendPreview });
+    await createSpendRule(db, actor, input.name, input.rule, input.muted_until ?? null);
+    return data<ActionAnswer>({ ok: true, errors: {}, message: `Saved the spend rule “${input.name}”.`, preview: null, spendPreview });
+  }
+  if (input.intent === "mute-rule" || input.intent === "delete-rule") {
+    const until = input.intent === "mute-rule" && input.mute_hours > 0 ? new Date(Date.now() + input.mute_hours * 3_600_000) : null;
+    const done = input.intent === "mute-rule" ? await muteAlertRule(db, actor, input.rule_id, until) : await deleteAlertRule(db, actor, input.rule_id);
+    if (!done) return data<ActionAnswer>({ ok: false, errors: { rule_id: "is not a rule (it may have been deleted)" }, message: null, preview: null }, { status: 422 });
+    return data<ActionAnswer>({ ok: true, errors: {}, message: input.intent === "delete-rule" ? "Deleted the rule." : until ? `Muted until ${until.toISOString().slice(0, 16)} UTC.` : "Unmuted.", preview: null });
   }
   if (input.intent === "remove-threshold") {
     if (!(await removeBalanceThreshold(db, actor, input.user_id))) return data<ActionAnswer>({ ok: false, errors: { user_id: "has no threshold of its own" }, message: null, preview: null }, { status: 422 });
@@ -107,7 +150,7 @@ function deliveryColumns(busy: boolean): ColumnDef<DeliveryRow>[] {
 }
 
 export default function AlertsPage() {
-  const { channels, defaultThreshold, thresholds, deliveries } = useLoaderData<typeof loader>();
+  const { channels, defaultThreshold, thresholds, deliveries, rules } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
   const busy = useNavigation().state === "submitting";
   const errors = result?.errors ?? {};
@@ -161,9 +204,96 @@ export default function AlertsPage() {
           </ul>
         ) : null}
       </Card>
+      <SpendRules rules={rules} busy={busy} errors={errors} spendPreview={result?.spendPreview ?? null} />
       <Card title={`Delivery history (${deliveries.length})`}>
         <DataTable columns={deliveryColumns(busy)} data={deliveries} testId="alert-deliveries" caption="Alert deliveries" emptyTitle="No alerts sent yet" />
       </Card>
     </>
+  );
+}
+
+type RuleRow = ReturnType<typeof useLoaderData<typeof loader>>["rules"][number];
+
+function SpendRules({ rules, busy, errors, spendPreview }: { rules: RuleRow[]; busy: boolean; errors: Record<string, string>; spendPreview: { alerts: number; periods: string[] } | null }) {
+  const field = "mt-1 rounded border border-slate-300 px-2 py-1";
+  const error = (name: string) => (errors[name] ? <span role="alert" className="mt-0.5 block text-xs text-rose-700">{errors[name]}</span> : null);
+  return (
+    <Card title="Spend rules" className="mb-4">
+      <Form method="post" className="flex flex-wrap items-end gap-3 text-sm">
+        <label>
+          <span className="block text-slate-700">Rule name</span>
+          <input name="name" maxLength={100} className={`${field} w-48`} />
+          {error("name")}
+        </label>
+        <label>
+          <span className="block text-slate-700">Period</span>
+          <select name="period" defaultValue="day" className={field}>
+            <option value="day">day</option>
+            <option value="month">month</option>
+          </select>
+          {error("period")}
+        </label>
+        <label>
+          <span className="block text-slate-700">Zone</span>
+          <input name="zone" defaultValue="UTC" className={`${field} w-40`} />
+          {error("zone")}
+        </label>
+        <label>
+          <span className="block text-slate-700">Over (tokens)</span>
+          <input name="threshold" inputMode="numeric" className={`${field} w-32`} />
+          {error("threshold")}
+        </label>
+        <label>
+          <span className="block text-slate-700">Scope</span>
+          <select name="scope" defaultValue="total" className={field}>
+            <option value="total">total</option>
+            <option value="action_type">one action type</option>
+            <option value="per_user">each user</option>
+          </select>
+          {error("scope")}
+        </label>
+        <label>
+          <span className="block text-slate-700">Action type (for that scope)</span>
+          <input name="action_type" className={`${field} w-44`} />
+          {error("action_type")}
+        </label>
+        <label>
+          <span className="block text-slate-700">Mute until (UTC, optional)</span>
+          <input name="muted_until" type="datetime-local" className={field} />
+          {error("muted_until")}
+        </label>
+        <button type="submit" name="intent" value="preview-spend" disabled={busy} className={button}>Preview rule</button>
+        <button type="submit" name="intent" value="create-spend" disabled={busy} className="rounded bg-indigo-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-indigo-500 disabled:opacity-60">Save rule</button>
+      </Form>
+      {spendPreview ? (
+        <p role="status" data-testid="spend-preview" className="mt-3 text-sm">
+          Over the last 30 days this rule would have sent {spendPreview.alerts} spend.threshold alert{spendPreview.alerts === 1 ? "" : "s"}
+          {spendPreview.periods.length ? ` (${spendPreview.periods.join(", ")})` : ""}.
+        </p>
+      ) : null}
+      {errors.rule_id ? <p role="alert" className="mt-2 text-sm text-rose-700">{errors.rule_id}</p> : null}
+      {rules.length ? (
+        <ul className="mt-3 space-y-1 text-sm" data-testid="spend-rules">
+          {rules.map((r) => (
+            <li key={r.id} className="flex flex-wrap items-center gap-2">
+              <span className="font-medium">{r.name}</span>
+              {r.params ? <span>over {r.params.threshold} tokens per {r.params.period} in {r.params.zone}, {r.params.scope === "action_type" ? `action type ${r.params.action_type}` : r.params.scope === "per_user" ? "each user" : "total"}</span> : <span>unreadable</span>}
+              {r.muted_until && r.muted_until > new Date().toISOString() ? <Badge tone="warn">muted until {when(r.muted_until)}</Badge> : null}
+              <Form method="post">
+                <input type="hidden" name="intent" value="mute-rule" />
+                <input type="hidden" name="rule_id" value={r.id} />
+                <input type="hidden" name="mute_hours" value={r.muted_until ? "0" : "24"} />
+                <button type="submit" disabled={busy} className={button}>{r.muted_until ? "Unmute" : "Mute 24 h"}</button>
+              </Form>
+              <Form method="post">
+                <input type="hidden" name="intent" value="delete-rule" />
+                <input type="hidden" name="rule_id" value={r.id} />
+                <button type="submit" disabled={busy} className={button} aria-label={`Delete rule ${r.name}`}>Delete</button>
+              </Form>
+            </li>
+          ))}
+        </ul>
+      ) : null}
+    </Card>
   );
 }
