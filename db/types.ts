@@ -365,10 +365,10 @@ export interface AlertBalanceStateTable {
   updated_at: DefaultedTimestamp;
 }
 
-/** A configurable alert rule; `params` is parsed by app/features/alerts/rules.ts (spendRuleSchema). */
+/** A configurable alert rule; `params` is parsed by app/features/alerts/rules.ts (spendRuleSchema, silenceRuleSchema). */
 export interface AlertRulesTable {
   id: Generated<string>;
-  type: "spend.threshold";
+  type: "spend.threshold" | "ingest.silent";
   name: string;
   params: Json;
   enabled: Generated<boolean>;

@@ -48,7 +48,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
     CREATE TABLE tokenboard.alert_rules (
       id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-      type text NOT NULL CHECK (type IN ('spend.threshold')),
+      type text NOT NULL CHECK (type IN ('spend.threshold', 'ingest.silent')),
       name text NOT NULL,
       params jsonb NOT NULL,
       enabled boolean NOT NULL DEFAULT true,

@@ -2,6 +2,7 @@ import type { Kysely } from "kysely";
 import type { Database } from "../../../db/types";
 import { evaluateBalanceAlerts } from "./balance.server";
 import { deliverDueAlerts } from "./outbox.server";
+import { evaluateDriftAlerts, evaluateIngestSilence, evaluateOutlierAlerts } from "./sources.server";
 import { evaluateSpendAlerts } from "./spend.server";
 
 interface AlertJob {
@@ -27,6 +28,28 @@ export const alertJobs: AlertJob[] = [
       const r = await evaluateSpendAlerts(db);
       return { summary: r.alerts ? `${r.alerts} spend alerts from ${r.rules} rules` : undefined, backlog: false };
     },
+  },
+  {
+    name: "alerts-outliers",
+    intervalMs: 15_000,
+    run: async (db) => {
+      const r = await evaluateOutlierAlerts(db);
+      return { summary: r.alerts ? `${r.alerts} outlier alerts for ${r.flags} new flags` : undefined, backlog: false };
+    },
+  },
+  {
+    name: "alerts-ingest-silent",
+    intervalMs: 30_000,
+    run: async (db) => {
+      const r = await evaluateIngestSilence(db);
+      return { summary: r.alerts ? `${r.alerts} ingest-silent alerts` : undefined, backlog: false };
+    },
+  },
+  // It counts rows by unregistered type (an index scan), as the drift banner does once a minute.
+  {
+    name: "alerts-drift",
+    intervalMs: 60_000,
+    run: async (db) => ({ summary: (await evaluateDriftAlerts(db)).alerted ? "drift alert queued" : undefined, backlog: false }),
   },
   {
     name: "alerts-deliver",

@@ -129,3 +129,12 @@ export function spendPeriod(period: "day" | "month", zone: string, now: Date): {
   const local = DateTime.fromJSDate(now, { zone }).startOf(period);
   return { key: local.toFormat(period === "day" ? "yyyy-MM-dd" : "yyyy-MM"), start: local.toJSDate(), end: local.plus(period === "day" ? { days: 1 } : { months: 1 }).toJSDate() };
 }
+
+export const silenceRuleSchema = z.object({
+  minutes: z.coerce.number({ invalid_type_error: "must be a whole number of minutes" }).int("must be a whole number of minutes").min(1, "must be at least 1").max(10_080, "must be at most a week"),
+});
+
+/** A drift state named by its kinds and action types, not its row counts (they grow while it lasts). */
+export function driftStateKey(items: { kind: string; actionType: string | null }[]): string {
+  return [...new Set(items.map((i) => `${i.kind}:${i.actionType ?? ""}`))].sort().join("|");
+}
