@@ -371,6 +371,8 @@ export interface AlertRulesTable {
   type: "spend.threshold" | "ingest.silent";
   name: string;
   params: Json;
+  /** Which configured channel the rule's alerts go to ("all": every one). */
+  channel: Generated<"all" | "webhook" | "slack" | "email">;
   enabled: Generated<boolean>;
   muted_until: Timestamp | null;
   created_by: string | null;

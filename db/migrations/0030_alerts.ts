@@ -51,6 +51,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       type text NOT NULL CHECK (type IN ('spend.threshold', 'ingest.silent')),
       name text NOT NULL,
       params jsonb NOT NULL,
+      channel text NOT NULL DEFAULT 'all' CHECK (channel IN ('all', 'webhook', 'slack', 'email')),
       enabled boolean NOT NULL DEFAULT true,
       muted_until timestamptz,
       created_by uuid REFERENCES tokenboard.staff_users (id) ON DELETE SET NULL,

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { enqueueAlert } from "../../app/features/alerts/outbox.server";
+import { evaluateSpendAlerts } from "../../app/features/alerts/spend.server";
 import { forgetEnv } from "../../app/lib/env.server";
 import { action, loader } from "../../app/routes/alerts/route";
 import { requestAs, staffSession, type TestStaff } from "../support/staff";
@@ -101,5 +102,37 @@ describe("spend rules on the alerts page", () => {
     expect(await post({ intent: "delete-rule", rule_id: rule.id })).toMatchObject({ status: 422, errors: { rule_id: "is not a rule (it may have been deleted)" } });
     const audit = await t.db.selectFrom("audit_log").select("action").where("target_id", "=", rule.id).orderBy("id").execute();
     expect(audit.map((a) => a.action)).toEqual(["alerts.rule.create", "alerts.rule.mute", "alerts.rule.delete"]);
+  });
+});
+
+describe("rule channels and silence rules", () => {
+  it("saves an ingest-silent rule with its channel, and refuses an unknown channel by name", async () => {
+    expect(await post({ intent: "create-silence", name: "quiet", minutes: "0", channel: "all" })).toMatchObject({ status: 422, errors: { minutes: "must be at least 1" } });
+    expect(await post({ intent: "create-silence", name: "quiet", minutes: "20", channel: "pager" })).toMatchObject({ status: 422, errors: { channel: "must be one of all, webhook, slack, email" } });
+    expect(await post({ intent: "create-silence", name: "quiet", minutes: "20", channel: "webhook" })).toMatchObject({ ok: true });
+    const rule = await t.db.selectFrom("alert_rules").select(["type", "params", "channel"]).where("name", "=", "quiet").executeTakeFirstOrThrow();
+    expect(rule).toEqual({ type: "ingest.silent", params: { minutes: 20 }, channel: "webhook" });
+    const page = (await loader({ request: requestAs(admin, "/alerts"), params: {}, context: {} })) as { rules: { name: string; summary: string; channel: string }[] };
+    expect(page.rules.find((r) => r.name === "quiet")).toMatchObject({ summary: "ingest silent for 20 minutes", channel: "webhook" });
+  });
+
+  it("sends a rule's alerts only to its channel", async () => {
+    process.env.TOKENBOARD_ALERT_SLACK_WEBHOOK_URL = "http://127.0.0.1:9/slack";
+    forgetEnv();
+    try {
+      await t.db.deleteFrom("alert_outbox").execute();
+      await t.db.deleteFrom("alert_rules").execute();
+      await t.db.insertInto("token_usage").values({ user_id: randomUUID(), action_type: "chat_conversation", model_used: "gpt-4o", tokens_used: 9_000 }).execute();
+      expect(await post({ intent: "create-spend", name: "to slack", period: "day", zone: "UTC", threshold: "100", scope: "total", channel: "slack" })).toMatchObject({ ok: true });
+      expect(await post({ intent: "create-spend", name: "to all", period: "day", zone: "UTC", threshold: "200", scope: "total", channel: "all" })).toMatchObject({ ok: true });
+      expect(await evaluateSpendAlerts(t.db)).toMatchObject({ alerts: 2 });
+      const rows = await t.db.selectFrom("alert_outbox").select(["channel_key", "payload"]).orderBy("channel_key").execute();
+      const byRule = (name: string) => rows.filter((r) => (r.payload as { title: string }).title.endsWith(name)).map((r) => r.channel_key);
+      expect(byRule("to slack")).toEqual(["slack"]);
+      expect(byRule("to all")).toEqual(["slack", "webhook"]);
+    } finally {
+      delete process.env.TOKENBOARD_ALERT_SLACK_WEBHOOK_URL;
+      forgetEnv();
+    }
   });
 });

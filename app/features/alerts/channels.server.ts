@@ -2,7 +2,7 @@ import { createHmac } from "node:crypto";
 import nodemailer from "nodemailer";
 import { z } from "zod";
 import { getEnv } from "../../lib/env.server";
-import { emailBody, slackBody, webhookBody, type AlertMessage } from "./rules";
+import { emailBody, slackBody, webhookBody, type AlertMessage, type RuleChannel } from "./rules";
 
 /** A channel as the outbox keeps it: no secrets (they stay in the environment). */
 export const channelSchema = z.discriminatedUnion("kind", [
@@ -25,6 +25,12 @@ export function defaultChannels(): Channel[] {
   if (env.TOKENBOARD_ALERT_SLACK_WEBHOOK_URL) channels.push({ kind: "slack" });
   if (env.TOKENBOARD_SMTP_URL && env.TOKENBOARD_ALERT_EMAIL_TO) channels.push({ kind: "email", to: env.TOKENBOARD_ALERT_EMAIL_TO.split(",").map((a) => a.trim()) });
   return channels;
+}
+
+/** The configured channels a rule sends to: all of them, or the one of its kind. */
+export function channelsFor(choice: RuleChannel): Channel[] {
+  const all = defaultChannels();
+  return choice === "all" ? all : all.filter((channel) => channel.kind === choice);
 }
 
 export function signature(rawBody: string, secret: string): string {

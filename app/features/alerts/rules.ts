@@ -7,6 +7,10 @@ import { isValidTimeZone } from "../../domain/period";
  * properties that make an alert fire once per event are unit-tested on their own.
  */
 
+/** Which configured channel a rule's alerts go to. */
+export const RULE_CHANNELS = ["all", "webhook", "slack", "email"] as const;
+export type RuleChannel = (typeof RULE_CHANNELS)[number];
+
 export type AlertType = "balance.low" | "balance.recovered" | "outlier.flagged" | "spend.threshold" | "ingest.silent" | "drift.detected" | "report.delivered";
 
 /** Where a user's balance stands against their threshold; "below" is strictly under it. */

@@ -2,6 +2,7 @@ import { sql, type Kysely } from "kysely";
 import type { Database } from "../../../db/types";
 import { logger } from "../../lib/logger.server";
 import { checkActionTypeDrift } from "../../models/action-type-sync.server";
+import { channelsFor } from "./channels.server";
 import { enqueueAlert } from "./outbox.server";
 import { driftStateKey, silenceRuleSchema } from "./rules";
 
@@ -86,7 +87,7 @@ export async function evaluateDriftAlerts(db: Kysely<Database>): Promise<{ alert
 export async function evaluateIngestSilence(db: Kysely<Database>, now: Date = new Date()): Promise<{ alerts: number }> {
   const rules = await db
     .selectFrom("alert_rules")
-    .select(["id", "name", "params"])
+    .select(["id", "name", "params", "channel"])
     .where("type", "=", "ingest.silent")
     .where("enabled", "=", true)
     .where((eb) => eb.or([eb("muted_until", "is", null), eb("muted_until", "<=", now)]))
@@ -110,6 +111,7 @@ export async function evaluateIngestSilence(db: Kysely<Database>, now: Date = ne
       path: "/usage",
       details: { rule_id: rule.id, minutes: parsed.data.minutes, last_usage_at: last.at.toISOString() },
       dedupeKey: `silent:${rule.id}:${last.at.toISOString()}`,
+      channels: channelsFor(rule.channel),
     });
     if (queued) alerts += 1;
   }

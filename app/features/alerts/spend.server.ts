@@ -3,8 +3,9 @@ import type { Database } from "../../../db/types";
 import { logger } from "../../lib/logger.server";
 import { recordAudit, type Actor } from "../../models/audit.server";
 import { userFacts } from "../../models/rollup.server";
+import { channelsFor } from "./channels.server";
 import { enqueueAlert } from "./outbox.server";
-import { spendPeriod, spendRuleSchema, type SpendRule } from "./rules";
+import { spendPeriod, spendRuleSchema, type RuleChannel, type SpendRule } from "./rules";
 
 export interface SpendOverage {
   userId: string | null;
@@ -36,7 +37,7 @@ function describe(rule: SpendRule): string {
 export async function evaluateSpendAlerts(db: Kysely<Database>, now: Date = new Date()): Promise<{ rules: number; alerts: number }> {
   const rules = await db
     .selectFrom("alert_rules")
-    .select(["id", "name", "params"])
+    .select(["id", "name", "params", "channel"])
     .where("type", "=", "spend.threshold")
     .where("enabled", "=", true)
     .where((eb) => eb.or([eb("muted_until", "is", null), eb("muted_until", "<=", now)]))
@@ -59,6 +60,7 @@ export async function evaluateSpendAlerts(db: Kysely<Database>, now: Date = new 
         path: over.userId ? `/users/${over.userId}` : rule.scope === "action_type" ? `/action-types/${encodeURIComponent(rule.action_type ?? "")}` : "/",
         details: { rule_id: stored.id, period: rule.period, period_key: period.key, zone: rule.zone, scope: rule.scope, action_type: rule.action_type ?? null, threshold: rule.threshold, tokens: over.tokens },
         dedupeKey: `spend:${stored.id}:${rule.threshold}:${period.key}${over.userId ? `:${over.userId}` : ""}`,
+        channels: channelsFor(stored.channel),
       });
       if (queued) alerts += 1;
     }
@@ -82,20 +84,32 @@ export async function previewSpendRule(db: Kysely<Database>, rule: SpendRule, no
   return { alerts, periods: periods.sort() };
 }
 
-export async function createSpendRule(db: Kysely<Database>, actor: Actor, name: string, rule: SpendRule, mutedUntil: Date | null = null): Promise<string> {
+export interface NewRule {
+  name: string;
+  channel?: RuleChannel;
+  mutedUntil?: Date | null;
+}
+
+export async function createSpendRule(db: Kysely<Database>, actor: Actor, name: string, rule: SpendRule, mutedUntil: Date | null = null, channel: RuleChannel = "all"): Promise<string> {
+  return createAlertRule(db, actor, "spend.threshold", { name, channel, mutedUntil }, rule);
+}
+
+/** Stores a rule (params already parsed by its schema), with its audit row. */
+export async function createAlertRule(db: Kysely<Database>, actor: Actor, type: "spend.threshold" | "ingest.silent", rule: NewRule, params: Record<string, unknown>): Promise<string> {
   return db.transaction().execute(async (trx) => {
+    const mutedUntil = rule.mutedUntil ?? null;
     const row = await trx
       .insertInto("alert_rules")
-      .values({ type: "spend.threshold", name, params: JSON.stringify(rule), muted_until: mutedUntil, created_by: actor.id })
+      .values({ type, name: rule.name, params: JSON.stringify(params), channel: rule.channel ?? "all", muted_until: mutedUntil, created_by: actor.id })
       .returning("id")
       .executeTakeFirstOrThrow();
-    await recordAudit(trx, actor, { action: "alerts.rule.create", targetType: "alert_rule", targetId: row.id, after: { name, ...rule, muted_until: mutedUntil } });
+    await recordAudit(trx, actor, { action: "alerts.rule.create", targetType: "alert_rule", targetId: row.id, after: { type, name: rule.name, channel: rule.channel ?? "all", ...params, muted_until: mutedUntil } });
     return row.id;
   });
 }
 
 export async function listAlertRules(db: Kysely<Database>) {
-  return db.selectFrom("alert_rules").select(["id", "type", "name", "params", "enabled", "muted_until", "created_at"]).orderBy("created_at", "desc").limit(200).execute();
+  return db.selectFrom("alert_rules").select(["id", "type", "name", "params", "channel", "enabled", "muted_until", "created_at"]).orderBy("created_at", "desc").limit(200).execute();
 }
 
 /** Mutes a rule until `mutedUntil` (null unmutes), audited. */

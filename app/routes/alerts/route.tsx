@@ -15,8 +15,8 @@ import {
   saveBalanceThreshold,
   type BalancePreview,
 } from "~/features/alerts/service.server";
-import { spendRuleSchema } from "~/features/alerts/rules";
-import { createSpendRule, deleteAlertRule, listAlertRules, muteAlertRule, previewSpendRule } from "~/features/alerts/spend.server";
+import { RULE_CHANNELS, silenceRuleSchema, spendRuleSchema } from "~/features/alerts/rules";
+import { createAlertRule, createSpendRule, deleteAlertRule, listAlertRules, muteAlertRule, previewSpendRule } from "~/features/alerts/spend.server";
 import { actorOf, requireStaff } from "~/lib/auth.server";
 import { getDb } from "~/lib/db.server";
 import { getEnv } from "~/lib/env.server";
@@ -29,12 +29,28 @@ export async function loader({ request }: LoaderFunctionArgs) {
   const db = getDb();
   const [deliveries, thresholds, rules] = await Promise.all([listDeliveries(db), listBalanceThresholds(db), listAlertRules(db)]);
   return {
-    rules: rules.map((r) => ({ id: r.id, name: r.name, params: spendRuleSchema.safeParse(r.params).data ?? null, muted_until: r.muted_until?.toISOString() ?? null })),
+    rules: rules.map((r) => ({
+      id: r.id,
+      name: r.name,
+      channel: r.channel,
+      summary: describeRule(r.type, r.params),
+      muted_until: r.muted_until?.toISOString() ?? null,
+    })),
     channels: describeChannels(),
     defaultThreshold: getEnv().TOKENBOARD_LOW_BALANCE,
     thresholds: thresholds.map((t) => ({ ...t, updated_at: t.updated_at.toISOString() })),
     deliveries: deliveries.map((d) => ({ ...d, created_at: d.created_at.toISOString(), next_attempt_at: d.next_attempt_at.toISOString(), sent_at: d.sent_at?.toISOString() ?? null })),
   };
+}
+
+function describeRule(type: string, params: unknown): string {
+  if (type === "ingest.silent") {
+    const silence = silenceRuleSchema.safeParse(params).data;
+    return silence ? `ingest silent for ${silence.minutes} minutes` : "unreadable";
+  }
+  const r = spendRuleSchema.safeParse(params).data;
+  if (!r) return "unreadable";
+  return `over ${r.threshold} tokens per ${r.period} in ${r.zone}, ${r.scope === "action_type" ? `action type ${r.action_type}` : r.scope === "per_user" ? "each user" : "total"}`;
 }
 
 const userId = z.string().trim().uuid("must be a user id (a UUID)");
@@ -49,7 +65,11 @@ const mutedUntil = z
   .optional()
   .transform((v) => v || undefined)
   .pipe(z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$/, "must be a date and time (UTC), e.g. 2026-12-31T18:00").transform((v) => new Date(`${v}Z`)).optional());
-const spendFields = { name: z.string().trim().min(1, "is required").max(100, "must be at most 100 characters"), muted_until: mutedUntil };
+const spendFields = {
+  name: z.string().trim().min(1, "is required").max(100, "must be at most 100 characters"),
+  muted_until: mutedUntil,
+  channel: z.enum(RULE_CHANNELS, { errorMap: () => ({ message: `must be one of ${RULE_CHANNELS.join(", ")}` }) }).default("all"),
+};
 const actionSchema = z.discriminatedUnion(
   "intent",
   [
@@ -58,6 +78,7 @@ const actionSchema = z.discriminatedUnion(
     z.object({ intent: z.literal("remove-threshold"), user_id: userId }),
     z.object({ intent: z.literal("preview-spend"), ...spendFields, rule: spendRuleSchema }),
     z.object({ intent: z.literal("create-spend"), ...spendFields, rule: spendRuleSchema }),
+    z.object({ intent: z.literal("create-silence"), ...spendFields, minutes: silenceRuleSchema.shape.minutes }),
     z.object({ intent: z.literal("mute-rule"), rule_id: ruleId, mute_hours: z.coerce.number({ invalid_type_error: "must be a number of hours" }).int("must be whole hours").min(0, "must be 0 (unmute) or more").max(8_760, "must be at most a year") }),
     z.object({ intent: z.literal("delete-rule"), rule_id: ruleId }),
     z.object({ intent: z.literal("resend"), delivery_id: z.coerce.number({ invalid_type_error: "must be a delivery number" }).int().positive("must be a delivery number") }),
@@ -99,8 +120,12 @@ export async function action({ request }: ActionFunctionArgs) {
   if (input.intent === "preview-spend" || input.intent === "create-spend") {
     const spendPreview = await previewSpendRule(db, input.rule);
     if (input.intent === "preview-spend") return data<ActionAnswer>({ ok: true, errors: {}, message: null, preview: null, spendPreview });
-    await createSpendRule(db, actor, input.name, input.rule, input.muted_until ?? null);
+    await createSpendRule(db, actor, input.name, input.rule, input.muted_until ?? null, input.channel);
     return data<ActionAnswer>({ ok: true, errors: {}, message: `Saved the spend rule “${input.name}”.`, preview: null, spendPreview });
+  }
+  if (input.intent === "create-silence") {
+    await createAlertRule(db, actor, "ingest.silent", { name: input.name, channel: input.channel, mutedUntil: input.muted_until ?? null }, { minutes: input.minutes });
+    return data<ActionAnswer>({ ok: true, errors: {}, message: `Saved the rule “${input.name}”: an alert when no usage arrives for ${input.minutes} minutes.`, preview: null });
   }
   if (input.intent === "mute-rule" || input.intent === "delete-rule") {
     const until = input.intent === "mute-rule" && input.mute_hours > 0 ? new Date(Date.now() + input.mute_hours * 3_600_000) : null;
@@ -214,11 +239,22 @@ export default function AlertsPage() {
 
 type RuleRow = ReturnType<typeof useLoaderData<typeof loader>>["rules"][number];
 
+function ChannelSelect({ field }: { field: string }) {
+  return (
+    <label>
+      <span className="block text-slate-700">Channel</span>
+      <select name="channel" defaultValue="all" className={field}>
+        {RULE_CHANNELS.map((c) => <option key={c} value={c}>{c === "all" ? "every configured channel" : c}</option>)}
+      </select>
+    </label>
+  );
+}
+
 function SpendRules({ rules, busy, errors, spendPreview }: { rules: RuleRow[]; busy: boolean; errors: Record<string, string>; spendPreview: { alerts: number; periods: string[] } | null }) {
   const field = "mt-1 rounded border border-slate-300 px-2 py-1";
   const error = (name: string) => (errors[name] ? <span role="alert" className="mt-0.5 block text-xs text-rose-700">{errors[name]}</span> : null);
   return (
-    <Card title="Spend rules" className="mb-4">
+    <Card title="Rules" className="mb-4">
       <Form method="post" className="flex flex-wrap items-end gap-3 text-sm">
         <label>
           <span className="block text-slate-700">Rule name</span>
@@ -257,6 +293,7 @@ function SpendRules({ rules, busy, errors, spendPreview }: { rules: RuleRow[]; b
           <input name="action_type" className={`${field} w-44`} />
           {error("action_type")}
         </label>
+        <ChannelSelect field={field} />
         <label>
           <span className="block text-slate-700">Mute until (UTC, optional)</span>
           <input name="muted_until" type="datetime-local" className={field} />
@@ -264,6 +301,20 @@ function SpendRules({ rules, busy, errors, spendPreview }: { rules: RuleRow[]; b
         </label>
         <button type="submit" name="intent" value="preview-spend" disabled={busy} className={button}>Preview rule</button>
         <button type="submit" name="intent" value="create-spend" disabled={busy} className="rounded bg-indigo-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-indigo-500 disabled:opacity-60">Save rule</button>
+      </Form>
+      <Form method="post" className="mt-4 flex flex-wrap items-end gap-3 border-t border-slate-200 pt-3 text-sm">
+        <input type="hidden" name="intent" value="create-silence" />
+        <label>
+          <span className="block text-slate-700">Silence rule name</span>
+          <input name="name" maxLength={100} className={`${field} w-48`} />
+        </label>
+        <label>
+          <span className="block text-slate-700">No usage for (minutes)</span>
+          <input name="minutes" inputMode="numeric" defaultValue="15" className={`${field} w-24`} />
+          {error("minutes")}
+        </label>
+        <ChannelSelect field={field} />
+        <button type="submit" disabled={busy} className={button}>Save silence rule</button>
       </Form>
       {spendPreview ? (
         <p role="status" data-testid="spend-preview" className="mt-3 text-sm">
@@ -277,7 +328,8 @@ function SpendRules({ rules, busy, errors, spendPreview }: { rules: RuleRow[]; b
           {rules.map((r) => (
             <li key={r.id} className="flex flex-wrap items-center gap-2">
               <span className="font-medium">{r.name}</span>
-              {r.params ? <span>over {r.params.threshold} tokens per {r.params.period} in {r.params.zone}, {r.params.scope === "action_type" ? `action type ${r.params.action_type}` : r.params.scope === "per_user" ? "each user" : "total"}</span> : <span>unreadable</span>}
+              <span>{r.summary}</span>
+              <span className="text-xs text-slate-600">→ {r.channel === "all" ? "every channel" : r.channel}</span>
               {r.muted_until && r.muted_until > new Date().toISOString() ? <Badge tone="warn">muted until {when(r.muted_until)}</Badge> : null}
               <Form method="post">
                 <input type="hidden" name="intent" value="mute-rule" />
