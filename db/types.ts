@@ -328,6 +328,30 @@ export interface Database {
   alert_balance_state: AlertBalanceStateTable;
   alert_balance_thresholds: AlertBalanceThresholdsTable;
   alert_rules: AlertRulesTable;
+  report_subscriptions: ReportSubscriptionsTable;
+  report_deliveries: ReportDeliveriesTable;
+}
+
+export interface ReportSubscriptionsTable {
+  id: Generated<string>;
+  name: string;
+  zone: string;
+  channel: Generated<"all" | "webhook" | "slack" | "email">;
+  created_by: string | null;
+  created_at: DefaultedTimestamp;
+}
+
+/** A monthly report as it was delivered: the CSV's bytes and checksum. */
+export interface ReportDeliveriesTable {
+  id: Generated<string>;
+  subscription_id: string;
+  /** yyyy-MM, in `zone`. */
+  month: string;
+  zone: string;
+  csv: Buffer;
+  bytes: number;
+  sha256: string;
+  created_at: DefaultedTimestamp;
 }
 
 export type AlertType = "balance.low" | "balance.recovered" | "outlier.flagged" | "spend.threshold" | "ingest.silent" | "drift.detected" | "report.delivered";

@@ -58,9 +58,34 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       created_at timestamptz NOT NULL DEFAULT now(),
       updated_at timestamptz NOT NULL DEFAULT now()
     )`.execute(db);
+  // Monthly report subscriptions, and each report as delivered (the bytes, so a later
+  // restatement can be compared with what was sent).
+  await sql`
+    CREATE TABLE tokenboard.report_subscriptions (
+      id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+      name text NOT NULL,
+      zone text NOT NULL,
+      channel text NOT NULL DEFAULT 'all' CHECK (channel IN ('all', 'webhook', 'slack', 'email')),
+      created_by uuid REFERENCES tokenboard.staff_users (id) ON DELETE SET NULL,
+      created_at timestamptz NOT NULL DEFAULT now()
+    )`.execute(db);
+  await sql`
+    CREATE TABLE tokenboard.report_deliveries (
+      id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+      subscription_id uuid NOT NULL REFERENCES tokenboard.report_subscriptions (id) ON DELETE CASCADE,
+      month text NOT NULL,
+      zone text NOT NULL,
+      csv bytea NOT NULL,
+      bytes integer NOT NULL,
+      sha256 text NOT NULL,
+      created_at timestamptz NOT NULL DEFAULT now(),
+      UNIQUE (subscription_id, month)
+    )`.execute(db);
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await sql`DROP TABLE IF EXISTS tokenboard.report_deliveries`.execute(db);
+  await sql`DROP TABLE IF EXISTS tokenboard.report_subscriptions`.execute(db);
   await sql`DROP TABLE IF EXISTS tokenboard.alert_rules`.execute(db);
   await sql`DROP TABLE IF EXISTS tokenboard.alert_balance_thresholds`.execute(db);
   await sql`DROP TABLE IF EXISTS tokenboard.alert_balance_state`.execute(db);

@@ -92,6 +92,8 @@ type ActionAnswer = {
   message: string | null;
   preview: (BalancePreview & { threshold: number; userId: string | null }) | null;
   spendPreview?: { alerts: number; periods: string[] } | null;
+  /** The submitted intent, so a field error shows on the form that sent it (two forms have a threshold). */
+  intent?: string;
 };
 
 /** The spend rule's fields arrive flat (period, zone, …); they are parsed as one `rule` object. */
@@ -103,10 +105,11 @@ function actionInput(form: Record<string, string>): Record<string, unknown> {
 
 export async function action({ request }: ActionFunctionArgs) {
   const me = await requireStaff(request, "alerts:manage");
-  const parsed = parseWith(actionSchema, actionInput(formObject(await request.formData())));
+  const form = formObject(await request.formData());
+  const parsed = parseWith(actionSchema, actionInput(form));
   if (!parsed.ok) {
     const errors = Object.fromEntries(Object.entries(parsed.errors).map(([k, v]) => [k.replace(/^rule\./, ""), v]));
-    return data<ActionAnswer>({ ok: false, errors, message: null, preview: null }, { status: 422 });
+    return data<ActionAnswer>({ ok: false, errors, message: null, preview: null, intent: form.intent }, { status: 422 });
   }
   const db = getDb();
   const actor = actorOf(me, request);
@@ -179,6 +182,8 @@ export default function AlertsPage() {
   const result = useActionData<typeof action>();
   const busy = useNavigation().state === "submitting";
   const errors = result?.errors ?? {};
+  const ruleForm = ["preview-spend", "create-spend", "create-silence"].includes(result?.intent ?? "");
+  const thresholdErrors = ruleForm ? {} : errors;
   const preview = result?.preview;
   return (
     <>
@@ -198,13 +203,13 @@ export default function AlertsPage() {
         <Form method="post" className="flex flex-wrap items-end gap-3">
           <label className="text-sm">
             <span className="block text-slate-700">User id (empty: preview for everyone)</span>
-            <input name="user_id" autoComplete="off" defaultValue={preview?.userId ?? ""} aria-invalid={errors.user_id ? true : undefined} className="mt-1 w-80 rounded border border-slate-300 px-2 py-1" />
-            {errors.user_id ? <span role="alert" className="mt-0.5 block text-xs text-rose-700">{errors.user_id}</span> : null}
+            <input name="user_id" autoComplete="off" defaultValue={preview?.userId ?? ""} aria-invalid={thresholdErrors.user_id ? true : undefined} className="mt-1 w-80 rounded border border-slate-300 px-2 py-1" />
+            {thresholdErrors.user_id ? <span role="alert" className="mt-0.5 block text-xs text-rose-700">{thresholdErrors.user_id}</span> : null}
           </label>
           <label className="text-sm">
             <span className="block text-slate-700">Threshold (tokens)</span>
-            <input name="threshold" inputMode="numeric" defaultValue={preview?.threshold ?? defaultThreshold} aria-invalid={errors.threshold ? true : undefined} className="mt-1 w-32 rounded border border-slate-300 px-2 py-1" />
-            {errors.threshold ? <span role="alert" className="mt-0.5 block text-xs text-rose-700">{errors.threshold}</span> : null}
+            <input name="threshold" inputMode="numeric" defaultValue={preview?.threshold ?? defaultThreshold} aria-invalid={thresholdErrors.threshold ? true : undefined} className="mt-1 w-32 rounded border border-slate-300 px-2 py-1" />
+            {thresholdErrors.threshold ? <span role="alert" className="mt-0.5 block text-xs text-rose-700">{thresholdErrors.threshold}</span> : null}
           </label>
           <button type="submit" name="intent" value="preview" disabled={busy} className={button}>Preview</button>
           <button type="submit" name="intent" value="save-threshold" disabled={busy} className="rounded bg-indigo-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-indigo-500 disabled:opacity-60">Save</button>
@@ -229,7 +234,7 @@ export default function AlertsPage() {
           </ul>
         ) : null}
       </Card>
-      <SpendRules rules={rules} busy={busy} errors={errors} spendPreview={result?.spendPreview ?? null} />
+      <SpendRules rules={rules} busy={busy} errors={ruleForm || errors.rule_id ? errors : {}} spendPreview={result?.spendPreview ?? null} />
       <Card title={`Delivery history (${deliveries.length})`}>
         <DataTable columns={deliveryColumns(busy)} data={deliveries} testId="alert-deliveries" caption="Alert deliveries" emptyTitle="No alerts sent yet" />
       </Card>
