@@ -27,6 +27,7 @@ export default [
 
   route("reports/export.csv", "routes/reports.export/route.ts"),
   route("reports/raw.csv", "routes/reports.raw/route.ts"),
+  route("alerts/reports/:reportId", "routes/alerts.report/route.ts"),
 
   route("api/v1/usage", "routes/api.v1.usage/route.ts"),
   route("api/v1/ledger", "routes/api.v1.ledger/route.ts"),

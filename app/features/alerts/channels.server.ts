@@ -43,11 +43,17 @@ export interface DeliveryResult {
   error?: string;
 }
 
-/** Sends one alert to one channel; never throws, never waits longer than `timeoutMs`. */
-export async function sendToChannel(channel: Channel, message: AlertMessage, timeoutMs: number): Promise<DeliveryResult> {
+export interface Attachment {
+  filename: string;
+  content: Buffer;
+  contentType: string;
+}
+
+/** Sends one alert to one channel; never throws, never waits longer than `timeoutMs`. Attachments go by email only (other channels get the link). */
+export async function sendToChannel(channel: Channel, message: AlertMessage, timeoutMs: number, attachments: Attachment[] = []): Promise<DeliveryResult> {
   const env = getEnv();
   try {
-    if (channel.kind === "email") return await sendEmail(channel.to, message, timeoutMs);
+    if (channel.kind === "email") return await sendEmail(channel.to, message, timeoutMs, attachments);
     const url = channel.url ?? (channel.kind === "webhook" ? env.TOKENBOARD_ALERT_WEBHOOK_URL : env.TOKENBOARD_ALERT_SLACK_WEBHOOK_URL);
     if (!url) return { ok: false, error: `no URL for the ${channel.kind} channel (set TOKENBOARD_ALERT_${channel.kind === "webhook" ? "WEBHOOK" : "SLACK_WEBHOOK"}_URL)` };
     const body = JSON.stringify(channel.kind === "webhook" ? webhookBody(message, env.TOKENBOARD_PUBLIC_URL) : slackBody(message, env.TOKENBOARD_PUBLIC_URL));
@@ -66,7 +72,7 @@ export async function sendToChannel(channel: Channel, message: AlertMessage, tim
   }
 }
 
-async function sendEmail(to: string[], message: AlertMessage, timeoutMs: number): Promise<DeliveryResult> {
+async function sendEmail(to: string[], message: AlertMessage, timeoutMs: number, attachments: Attachment[]): Promise<DeliveryResult> {
   const env = getEnv();
   if (!env.TOKENBOARD_SMTP_URL) return { ok: false, error: "no SMTP server (set TOKENBOARD_SMTP_URL)" };
   const transport = nodemailer.createTransport({ url: env.TOKENBOARD_SMTP_URL, connectionTimeout: timeoutMs, greetingTimeout: timeoutMs, socketTimeout: timeoutMs });
@@ -80,6 +86,7 @@ async function sendEmail(to: string[], message: AlertMessage, timeoutMs: number)
         text: body.text,
         html: body.html,
         headers: { "X-Tokenboard-Alert-Id": message.id },
+        attachments,
       }),
       timeoutMs,
     );

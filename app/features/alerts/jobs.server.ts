@@ -1,6 +1,8 @@
 import type { Kysely } from "kysely";
 import type { Database } from "../../../db/types";
+import { getPool } from "../../lib/db.server";
 import { evaluateBalanceAlerts } from "./balance.server";
+import { deliverMonthlyReports } from "./reports.server";
 import { deliverDueAlerts } from "./outbox.server";
 import { evaluateDriftAlerts, evaluateIngestSilence, evaluateOutlierAlerts } from "./sources.server";
 import { evaluateSpendAlerts } from "./spend.server";
@@ -50,6 +52,15 @@ export const alertJobs: AlertJob[] = [
     name: "alerts-drift",
     intervalMs: 60_000,
     run: async (db) => ({ summary: (await evaluateDriftAlerts(db)).alerted ? "drift alert queued" : undefined, backlog: false }),
+  },
+  // The CSV is read with the app's pool (COPY needs a pg client); a month is sent once per subscription.
+  {
+    name: "alerts-monthly-reports",
+    intervalMs: 600_000,
+    run: async (db) => {
+      const r = await deliverMonthlyReports(db, getPool());
+      return { summary: r.delivered ? `${r.delivered} monthly reports delivered` : undefined, backlog: false };
+    },
   },
   {
     name: "alerts-deliver",

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { sql, type Kysely } from "kysely";
 import type { AlertDeliveryStatus, Database } from "../../../db/types";
 import { logger } from "../../lib/logger.server";
-import { channelKey, channelSchema, defaultChannels, sendToChannel, type Channel } from "./channels.server";
+import { channelKey, channelSchema, defaultChannels, sendToChannel, type Attachment, type Channel } from "./channels.server";
 import { retryDelayMs, RETRY_WINDOW_MS, type AlertMessage, type AlertType } from "./rules";
 
 export interface NewAlert {
@@ -107,7 +107,8 @@ async function deliverOne(db: Kysely<Database>, row: ClaimedDelivery, timeoutMs:
     path: row.payload.path,
     details: row.payload.details,
   };
-  const result = channel.success ? await sendToChannel(channel.data, message, timeoutMs) : { ok: false, error: "unreadable channel" };
+  const attachments = channel.success && channel.data.kind === "email" ? await reportAttachments(db, row) : [];
+  const result = channel.success ? await sendToChannel(channel.data, message, timeoutMs, attachments) : { ok: false, error: "unreadable channel" };
   if (result.ok) {
     await db
       .updateTable("alert_outbox")
@@ -126,6 +127,15 @@ async function deliverOne(db: Kysely<Database>, row: ClaimedDelivery, timeoutMs:
     .execute();
   logger.warn({ alertId: row.id, type: row.type, attempts: row.attempts, status, error: result.error }, "alert delivery failed");
   return status;
+}
+
+/** A delivered monthly report travels as its CSV by email. */
+async function reportAttachments(db: Kysely<Database>, row: ClaimedDelivery): Promise<Attachment[]> {
+  const reportId = row.type === "report.delivered" ? row.payload.details.report_id : undefined;
+  if (typeof reportId !== "string") return [];
+  const report = await db.selectFrom("report_deliveries").select(["month", "zone", "csv"]).where("id", "=", reportId).executeTakeFirst();
+  if (!report) return [];
+  return [{ filename: `tokenboard-${report.month}-${report.zone.replace(/\//g, "_")}.csv`, content: report.csv, contentType: "text/csv" }];
 }
 
 /** Queues a failed or dead delivery again now, with a fresh retry window; the alert id stays. */

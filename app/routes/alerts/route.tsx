@@ -17,6 +17,8 @@ import {
 } from "~/features/alerts/service.server";
 import { RULE_CHANNELS, silenceRuleSchema, spendRuleSchema } from "~/features/alerts/rules";
 import { createAlertRule, createSpendRule, deleteAlertRule, listAlertRules, muteAlertRule, previewSpendRule } from "~/features/alerts/spend.server";
+import { listReportSubscriptions, subscribeMonthlyReport } from "~/features/alerts/reports.server";
+import { isValidTimeZone } from "~/domain/period";
 import { actorOf, requireStaff } from "~/lib/auth.server";
 import { getDb } from "~/lib/db.server";
 import { getEnv } from "~/lib/env.server";
@@ -27,8 +29,9 @@ export const meta: MetaFunction = () => [{ title: "Alerts · tokenboard" }];
 export async function loader({ request }: LoaderFunctionArgs) {
   await requireStaff(request, "alerts:manage");
   const db = getDb();
-  const [deliveries, thresholds, rules] = await Promise.all([listDeliveries(db), listBalanceThresholds(db), listAlertRules(db)]);
+  const [deliveries, thresholds, rules, subscriptions] = await Promise.all([listDeliveries(db), listBalanceThresholds(db), listAlertRules(db), listReportSubscriptions(db)]);
   return {
+    subscriptions: subscriptions.map((s) => ({ id: s.id, name: s.name, zone: s.zone, channel: s.channel })),
     rules: rules.map((r) => ({
       id: r.id,
       name: r.name,
@@ -79,6 +82,12 @@ const actionSchema = z.discriminatedUnion(
     z.object({ intent: z.literal("preview-spend"), ...spendFields, rule: spendRuleSchema }),
     z.object({ intent: z.literal("create-spend"), ...spendFields, rule: spendRuleSchema }),
     z.object({ intent: z.literal("create-silence"), ...spendFields, minutes: silenceRuleSchema.shape.minutes }),
+    z.object({
+      intent: z.literal("subscribe-report"),
+      name: spendFields.name,
+      channel: spendFields.channel,
+      zone: z.string().trim().refine(isValidTimeZone, "must be an IANA time zone, e.g. Europe/Berlin"),
+    }),
     z.object({ intent: z.literal("mute-rule"), rule_id: ruleId, mute_hours: z.coerce.number({ invalid_type_error: "must be a number of hours" }).int("must be whole hours").min(0, "must be 0 (unmute) or more").max(8_760, "must be at most a year") }),
     z.object({ intent: z.literal("delete-rule"), rule_id: ruleId }),
     z.object({ intent: z.literal("resend"), delivery_id: z.coerce.number({ invalid_type_error: "must be a delivery number" }).int().positive("must be a delivery number") }),
@@ -125,6 +134,10 @@ export async function action({ request }: ActionFunctionArgs) {
     if (input.intent === "preview-spend") return data<ActionAnswer>({ ok: true, errors: {}, message: null, preview: null, spendPreview });
     await createSpendRule(db, actor, input.name, input.rule, input.muted_until ?? null, input.channel);
     return data<ActionAnswer>({ ok: true, errors: {}, message: `Saved the spend rule “${input.name}”.`, preview: null, spendPreview });
+  }
+  if (input.intent === "subscribe-report") {
+    await subscribeMonthlyReport(db, actor, { name: input.name, zone: input.zone, channel: input.channel });
+    return data<ActionAnswer>({ ok: true, errors: {}, message: `Subscribed “${input.name}”: each month's report is sent on the 1st in ${input.zone}.`, preview: null });
   }
   if (input.intent === "create-silence") {
     await createAlertRule(db, actor, "ingest.silent", { name: input.name, channel: input.channel, mutedUntil: input.muted_until ?? null }, { minutes: input.minutes });
@@ -178,12 +191,13 @@ function deliveryColumns(busy: boolean): ColumnDef<DeliveryRow>[] {
 }
 
 export default function AlertsPage() {
-  const { channels, defaultThreshold, thresholds, deliveries, rules } = useLoaderData<typeof loader>();
+  const { channels, defaultThreshold, thresholds, deliveries, rules, subscriptions } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
   const busy = useNavigation().state === "submitting";
   const errors = result?.errors ?? {};
   const ruleForm = ["preview-spend", "create-spend", "create-silence"].includes(result?.intent ?? "");
-  const thresholdErrors = ruleForm ? {} : errors;
+  const reportForm = result?.intent === "subscribe-report";
+  const thresholdErrors = ruleForm || reportForm ? {} : errors;
   const preview = result?.preview;
   return (
     <>
@@ -235,6 +249,28 @@ export default function AlertsPage() {
         ) : null}
       </Card>
       <SpendRules rules={rules} busy={busy} errors={ruleForm || errors.rule_id ? errors : {}} spendPreview={result?.spendPreview ?? null} />
+      <Card title="Monthly report" className="mb-4">
+        <Form method="post" className="flex flex-wrap items-end gap-3 text-sm">
+          <input type="hidden" name="intent" value="subscribe-report" />
+          <label>
+            <span className="block text-slate-700">Subscriber</span>
+            <input name="name" maxLength={100} className="mt-1 w-48 rounded border border-slate-300 px-2 py-1" />
+            {reportForm && errors.name ? <span role="alert" className="mt-0.5 block text-xs text-rose-700">{errors.name}</span> : null}
+          </label>
+          <label>
+            <span className="block text-slate-700">Report zone</span>
+            <input name="zone" defaultValue="UTC" className="mt-1 w-40 rounded border border-slate-300 px-2 py-1" />
+            {reportForm && errors.zone ? <span role="alert" className="mt-0.5 block text-xs text-rose-700">{errors.zone}</span> : null}
+          </label>
+          <ChannelSelect field="mt-1 rounded border border-slate-300 px-2 py-1" />
+          <button type="submit" disabled={busy} className={button}>Subscribe</button>
+        </Form>
+        {subscriptions.length ? (
+          <ul className="mt-3 text-sm" data-testid="report-subscriptions">
+            {subscriptions.map((s) => <li key={s.id}>{s.name}: on the 1st in {s.zone} → {s.channel === "all" ? "every channel" : s.channel}</li>)}
+          </ul>
+        ) : null}
+      </Card>
       <Card title={`Delivery history (${deliveries.length})`}>
         <DataTable columns={deliveryColumns(busy)} data={deliveries} testId="alert-deliveries" caption="Alert deliveries" emptyTitle="No alerts sent yet" />
       </Card>
