@@ -7,6 +7,7 @@ import { evaluateBalanceAlerts } from "../../app/features/alerts/balance.server"
 import { signature } from "../../app/features/alerts/channels.server";
 import { deliverDueAlerts, enqueueAlert, resendDelivery } from "../../app/features/alerts/outbox.server";
 import { forgetEnv } from "../../app/lib/env.server";
+import { metrics } from "../../app/lib/metrics.server";
 import { createTestDatabase, type TestDatabase } from "../support/test-db";
 
 /**
@@ -134,6 +135,9 @@ describe("signed webhook delivery", () => {
     }
     // The same bytes every time, so a receiver can compare or dedupe on them.
     expect(new Set(received.map((r) => r.body)).size).toBe(1);
+    const counted = (await metrics().alertDeliveries.get()).values;
+    expect(counted.find((v) => v.labels.channel === "webhook" && v.labels.outcome === "failed")?.value).toBeGreaterThanOrEqual(2);
+    expect(counted.find((v) => v.labels.channel === "webhook" && v.labels.outcome === "sent")?.value).toBeGreaterThanOrEqual(1);
   });
 
   it("lets a fast receiver get its alert while another one hangs", async () => {

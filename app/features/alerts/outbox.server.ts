@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { sql, type Kysely } from "kysely";
 import type { AlertDeliveryStatus, Database } from "../../../db/types";
 import { logger } from "../../lib/logger.server";
+import { metrics } from "../../lib/metrics.server";
 import { channelKey, channelSchema, defaultChannels, sendToChannel, type Attachment, type Channel } from "./channels.server";
 import { retryDelayMs, RETRY_WINDOW_MS, type AlertMessage, type AlertType } from "./rules";
 
@@ -109,7 +110,10 @@ async function deliverOne(db: Kysely<Database>, row: ClaimedDelivery, timeoutMs:
   };
   const attachments = channel.success && channel.data.kind === "email" ? await reportAttachments(db, row) : [];
   const result = channel.success ? await sendToChannel(channel.data, message, timeoutMs, attachments) : { ok: false, error: "unreadable channel" };
+  const kind = channel.success ? channel.data.kind : "unknown";
   if (result.ok) {
+    metrics().alertDeliveries.inc({ channel: kind, outcome: "sent" });
+    metrics().alertLatencySeconds.observe({ channel: kind }, (Date.now() - row.created_at.getTime()) / 1000);
     await db
       .updateTable("alert_outbox")
       .set({ status: "sent", sent_at: sql<Date>`now()`, last_status_code: result.statusCode ?? null, last_error: null })
@@ -120,6 +124,7 @@ async function deliverOne(db: Kysely<Database>, row: ClaimedDelivery, timeoutMs:
   // Retries continue until a failure comes after dead_after, so they span the whole window.
   const nextAt = new Date(Date.now() + retryDelayMs(row.attempts));
   const status: AlertDeliveryStatus = Date.now() >= row.dead_after.getTime() ? "dead" : "failed";
+  metrics().alertDeliveries.inc({ channel: kind, outcome: status });
   await db
     .updateTable("alert_outbox")
     .set({ status, next_attempt_at: nextAt, last_status_code: result.statusCode ?? null, last_error: result.error ?? "failed" })
