@@ -47,6 +47,9 @@ export default defineConfig({
       TOKENBOARD_INGEST_KEY: "e2e-ingest-key-0123456789",
       TOKENBOARD_LEDGER_KEY: "e2e-ledger-key-0123456789",
       TOKENBOARD_LOG_LEVEL: "warn",
+      // tests/e2e/alerts.spec.ts listens here while it runs; other specs' alerts simply fail and retry.
+      TOKENBOARD_ALERT_WEBHOOK_URL: "http://127.0.0.1:3198/alerts",
+      TOKENBOARD_ALERT_WEBHOOK_SECRET: "e2e-alert-secret-0123456789",
     },
   },
 });

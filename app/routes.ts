@@ -26,12 +26,14 @@ export default [
     route("staff", "routes/staff/route.tsx"),
     route("api-keys", "routes/api-keys/route.tsx"),
     route("account", "routes/account/route.tsx"),
+    route("alerts", "routes/alerts/route.tsx"),
   ]),
 
   route("reports/export.csv", "routes/reports.export/route.ts"),
   route("reports/raw.csv", "routes/reports.raw/route.ts"),
   route("reports/balances.csv", "routes/reports.balances/route.ts"),
   route("billing/reconciliation.csv", "routes/billing.reconciliation.csv/route.ts"),
+  route("alerts/reports/:reportId", "routes/alerts.report/route.ts"),
 
   route("api/v1/usage", "routes/api.v1.usage/route.ts"),
   route("api/v1/ledger", "routes/api.v1.ledger/route.ts"),

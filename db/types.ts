@@ -387,6 +387,90 @@ export interface Database {
   token_transactions: TokenTransactionsTable;
   households: HouseholdsTable;
   household_members: HouseholdMembersTable;
+  alert_outbox: AlertOutboxTable;
+  alert_balance_state: AlertBalanceStateTable;
+  alert_balance_thresholds: AlertBalanceThresholdsTable;
+  alert_rules: AlertRulesTable;
+  report_subscriptions: ReportSubscriptionsTable;
+  report_deliveries: ReportDeliveriesTable;
+}
+
+export interface ReportSubscriptionsTable {
+  id: Generated<string>;
+  name: string;
+  zone: string;
+  channel: Generated<"all" | "webhook" | "slack" | "email">;
+  created_by: string | null;
+  created_at: DefaultedTimestamp;
+}
+
+/** A monthly report as it was delivered: the CSV's bytes and checksum. */
+export interface ReportDeliveriesTable {
+  id: Generated<string>;
+  subscription_id: string;
+  /** yyyy-MM, in `zone`. */
+  month: string;
+  zone: string;
+  csv: Buffer;
+  bytes: number;
+  sha256: string;
+  created_at: DefaultedTimestamp;
+}
+
+export type AlertType = "balance.low" | "balance.recovered" | "outlier.flagged" | "spend.threshold" | "ingest.silent" | "drift.detected" | "report.delivered";
+export type AlertDeliveryStatus = "pending" | "sent" | "failed" | "dead";
+
+/** One alert to one channel; its id is the alert id every attempt sends (receivers dedupe on it). */
+export interface AlertOutboxTable {
+  delivery_id: Generated<number>;
+  id: string;
+  /** Which channel this row goes to ("webhook", "slack", "email:<address>"); one row per alert and channel. */
+  channel_key: string;
+  type: AlertType;
+  created_at: DefaultedTimestamp;
+  user_id: string | null;
+  payload: Json;
+  channel: Json;
+  status: Generated<AlertDeliveryStatus>;
+  attempts: Generated<number>;
+  next_attempt_at: DefaultedTimestamp;
+  last_error: string | null;
+  last_status_code: number | null;
+  sent_at: Timestamp | null;
+  /** Retries stop after this (at least 24 h after the alert); a resend moves it. */
+  dead_after: DefaultedTimestamp;
+  /** Names the event (e.g. a spend period and threshold) so it is queued once however often it is seen. */
+  dedupe_key: string | null;
+}
+
+export interface AlertBalanceStateTable {
+  user_id: string;
+  below: boolean;
+  threshold: number;
+  balance: number;
+  last_entry_id: number;
+  updated_at: DefaultedTimestamp;
+}
+
+/** A configurable alert rule; `params` is parsed by app/features/alerts/rules.ts (spendRuleSchema, silenceRuleSchema). */
+export interface AlertRulesTable {
+  id: Generated<string>;
+  type: "spend.threshold" | "ingest.silent";
+  name: string;
+  params: Json;
+  /** Which configured channel the rule's alerts go to ("all": every one). */
+  channel: Generated<"all" | "webhook" | "slack" | "email">;
+  enabled: Generated<boolean>;
+  muted_until: Timestamp | null;
+  created_by: string | null;
+  created_at: DefaultedTimestamp;
+  updated_at: DefaultedTimestamp;
+}
+
+export interface AlertBalanceThresholdsTable {
+  user_id: string;
+  threshold: number;
+  updated_at: DefaultedTimestamp;
 }
 
 export type TokenTransactionKind =

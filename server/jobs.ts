@@ -9,6 +9,7 @@ import { expireDueGrants } from "../app/models/ledger.server";
 import { rollupJob } from "../app/models/rollup.server";
 import { detectOutliers, summarizeDetection } from "../app/models/outliers.server";
 import { metrics } from "../app/lib/metrics.server";
+import { alertJobs } from "../app/features/alerts/jobs.server";
 
 /** What a run may report: a line for the log, and whether work is left (then it runs again at once). */
 export interface JobOutcome {
@@ -37,6 +38,7 @@ export const JOBS: Job[] = [
   { name: "usage-rollup", intervalMs: 500, run: (db) => rollupJob(db) },
   // Removes what is left of grants whose expiry passed (adjustments also do it for their user).
   { name: "ledger-expire-grants", intervalMs: 60_000, run: async (db) => { const { expired, failed } = await expireDueGrants(db); return expired || failed ? `expired grants of ${expired} users, ${failed} failed` : undefined; } },
+  ...alertJobs,
 ];
 
 export type JobLog = (line: string, level?: "info" | "error") => void;

@@ -16,6 +16,7 @@ export const PERMISSIONS = {
   "audit:read": ["admin"],
   "staff:manage": ["admin"],
   "keys:manage": ["admin"],
+  "alerts:manage": ["admin"],
 } as const satisfies Record<string, readonly StaffRole[]>;
 
 export type Permission = keyof typeof PERMISSIONS;

@@ -86,6 +86,25 @@ export function trustProxySetting(value: string | undefined): TrustProxy {
   return parsed.data;
 }
 
+const optionalUrl = (message: string) => z.string().trim().url(message).optional().or(z.literal("").transform(() => undefined));
+
+/** Alerts (app/features/alerts): the default channels and the balance threshold. */
+const alertEnvShape = {
+  TOKENBOARD_ALERT_WEBHOOK_URL: optionalUrl("must be the receiver's http(s) URL"),
+  TOKENBOARD_ALERT_WEBHOOK_SECRET: optionalSecret,
+  TOKENBOARD_ALERT_SLACK_WEBHOOK_URL: optionalUrl("must be a Slack incoming-webhook URL (https://hooks.slack.com/…)"),
+  TOKENBOARD_SMTP_URL: optionalUrl("must be an smtp:// or smtps:// URL"),
+  TOKENBOARD_ALERT_EMAIL_FROM: z.string().trim().email("must be an email address").optional().or(z.literal("").transform(() => undefined)),
+  TOKENBOARD_ALERT_EMAIL_TO: optionalText.pipe(
+    z
+      .string()
+      .optional()
+      .refine((value) => !value || value.split(",").every((part) => z.string().email().safeParse(part.trim()).success), "must be email addresses separated by commas"),
+  ),
+  TOKENBOARD_PUBLIC_URL: optionalUrl("must be the dashboard's base URL (https://tokenboard.example.com)"),
+  TOKENBOARD_LOW_BALANCE: z.coerce.number().int().min(0).default(1000),
+};
+
 const envSchema = z.object({
   DATABASE_URL: z.string().url("must be a postgres:// URL").optional().or(z.literal("").transform(() => undefined)),
   PORT: z.coerce.number().int().min(1).max(65535).default(3000),
@@ -117,6 +136,7 @@ const envSchema = z.object({
   TOKENBOARD_TRUST_PROXY: trustProxySchema,
   /** Failed logins one client address may make per minute, across all emails. */
   TOKENBOARD_LOGIN_ADDRESS_LIMIT: z.coerce.number().int().min(1).max(100_000).default(20),
+  ...alertEnvShape,
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -14,6 +14,8 @@ export interface Metrics {
   jobSeconds: Histogram<"job" | "outcome">;
   jobFailures: Counter<"job">;
   httpSeconds: Histogram<"route" | "method" | "status">;
+  alertDeliveries: Counter<"channel" | "outcome">;
+  alertLatencySeconds: Histogram<"channel">;
 }
 
 declare global {
@@ -61,6 +63,14 @@ function createMetrics(): Metrics {
       help: "HTTP requests, by route id (the route module, not the URL), method and status",
       labelNames: ["route", "method", "status"],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+      registers,
+    }),
+    alertDeliveries: new Counter({ name: "tokenboard_alert_deliveries_total", help: "Alert delivery attempts, by channel kind and outcome (sent, failed, dead)", labelNames: ["channel", "outcome"], registers }),
+    alertLatencySeconds: new Histogram({
+      name: "tokenboard_alert_delivery_latency_seconds",
+      help: "From an alert being queued to its successful delivery, by channel kind",
+      labelNames: ["channel"],
+      buckets: [1, 5, 10, 20, 30, 60, 120, 600, 3600, 86400],
       registers,
     }),
   };

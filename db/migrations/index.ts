@@ -23,6 +23,7 @@ import * as m0024 from "./0024_billing_tables";
 import * as m0026 from "./0026_usage_charging";
 import * as m0027 from "./0027_adopted_entries";
 import * as m0028 from "./0028_ledger_month_totals";
+import * as m0030 from "./0030_alerts";
 
 /** Migrations in order. Static imports so that the server bundle, tsx and vitest all see the same list. */
 export const migrations: Record<string, Migration> = {
@@ -50,4 +51,5 @@ export const migrations: Record<string, Migration> = {
   "0026_usage_charging": m0026,
   "0027_adopted_entries": m0027,
   "0028_ledger_month_totals": m0028,
+  "0030_alerts": m0030,
 };

@@ -58,6 +58,9 @@ const MATRIX: Record<string, { loader?: Expectation; action?: Expectation }> = {
   "routes/staff/route.tsx": { loader: page("staff:manage"), action: page("staff:manage", 422) },
   "routes/api-keys/route.tsx": { loader: page("keys:manage"), action: page("keys:manage", 422) },
   "routes/account/route.tsx": { loader: page("account:self"), action: page("account:self", 422) },
+  "routes/alerts/route.tsx": { loader: page("alerts:manage"), action: page("alerts:manage", 422) },
+  // No report has been delivered in this database: an allowed caller gets 404.
+  "routes/alerts.report/route.ts": { loader: page("reports:read", 404) },
   "routes/reports.export/route.ts": { loader: page("reports:read") },
   "routes/reports.raw/route.ts": { loader: page("reports:read") },
   "routes/reports.balances/route.ts": { loader: page("reports:read") },
@@ -83,7 +86,7 @@ async function sessionFor(caller: Caller, file: string): Promise<TestStaff | nul
 }
 
 /** Sample values for the URL parameters routes declare. */
-const PARAMS: Record<string, string> = { userId: "0b6f3c1e-8a2d-4f5b-9c7e-1d2a3b4c5d6e", name: "image_generation", token: "A".repeat(43) };
+const PARAMS: Record<string, string> = { userId: "0b6f3c1e-8a2d-4f5b-9c7e-1d2a3b4c5d6e", name: "image_generation", token: "A".repeat(43), reportId: "5d0c2b1a-3e4f-4a5b-8c6d-7e8f9a0b1c2d" };
 
 interface RouteFile {
   file: string;

@@ -19,6 +19,7 @@ const NAV: { to: string; label: string; permission: Permission; end?: boolean }[
   { to: "/audit", label: "Audit log", permission: "audit:read" },
   { to: "/staff", label: "Staff", permission: "staff:manage" },
   { to: "/api-keys", label: "API keys", permission: "keys:manage" },
+  { to: "/alerts", label: "Alerts", permission: "alerts:manage" },
 ];
 
 export async function loader({ request }: LoaderFunctionArgs) {
