@@ -68,7 +68,8 @@ function matches(flag: DatasetFlag | null, rows: number): flag is DatasetFlag {
 async function start(dir: string, log: (line: string) => void, durability: Durability = "none"): Promise<{ embedded: EmbeddedDatabase; db: Kysely<Database>; pool: pg.Pool }> {
   const embedded = await startEmbedded({ dataDir: dir, durability, log: (line) => (/error|fatal/i.test(line) ? log(line) : undefined) });
   const { db, pool } = createDb(embedded.url("tokenboard"), 10);
-  await prepareDatabase(db);
+  // Bench data carries no billing history to adopt; adoption would charge its whole usage first.
+  await prepareDatabase(db, { adoptBilling: false });
   return { embedded, db, pool };
 }
 
