@@ -156,6 +156,9 @@ export async function adoptBillingOnce(db: Kysely<Database>, options: { now?: Da
     await sql`LOCK TABLE public.token_usage, public.token_transactions IN SHARE MODE`.execute(trx);
     const now = options.now ?? new Date();
     const watermark = await sql<{ queue: string }>`SELECT COALESCE(max(id), 0)::text AS queue FROM tokenboard.usage_rollup_queue`.execute(trx);
+    // What a rollup staged before now came from rows this adoption charges (as they are now,
+    // edits included): charged here, so dropped there.
+    await sql`DELETE FROM tokenboard.pending_charges`.execute(trx);
 
     const transactions = await sql<TransactionRow>`
       SELECT t.id, t.user_id, t.action_type::text AS action_type, t.tokens_used, COALESCE(t.created_at, now()) AS created_at, t.expires_at,
