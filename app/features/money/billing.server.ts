@@ -12,7 +12,7 @@ import { ledgerCumulativeSql } from "./roll-forward.server";
 import { marginBy, PRICE_CURRENCY, pricePerTokenCents, runningBalance, type LedgerDay, type MarginRow, type UsageCostFact } from "./rules";
 
 export const TOP_SPENDERS = 10;
-export const OVERDRAWN_SHOWN = 50;
+export const OVERDRAWN_SHOWN = 20;
 
 export interface MoneyByCurrency {
   currency: string;

@@ -122,7 +122,7 @@ export default function Billing() {
         </Card>
       </div>
 
-      <div className={`mt-4 grid grid-cols-1 gap-4 xl:grid-cols-3 [&>*]:min-w-0 ${loading ? "opacity-60" : ""}`}>
+      <div className={`mt-4 grid grid-cols-1 gap-4 2xl:grid-cols-3 [&>*]:min-w-0 ${loading ? "opacity-60" : ""}`}>
         <Card title="Money received by currency">
           <div className="overflow-x-auto"><table className="w-full text-sm" data-testid="money-by-currency">
             <thead>
