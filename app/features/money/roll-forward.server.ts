@@ -18,19 +18,12 @@ import { sql, type Kysely, type RawBuilder } from "kysely";
 import type { Database } from "../../../db/types";
 import { stringifyCsv, type CsvCell, type CsvColumnKind } from "~/domain/csv";
 import type { MonthPeriod } from "~/domain/period";
-import { nearestUtcMonth } from "./rules";
+import { nearestUtcMonth, type RollForwardFigures } from "./rules";
 
-export interface RollForwardRow {
+export interface RollForwardRow extends RollForwardFigures {
   /** null on the TOTAL row. */
   user_id: string | null;
   email: string | null;
-  opening_balance: number;
-  purchased: number;
-  granted: number;
-  charged: number;
-  deducted: number;
-  expired: number;
-  closing_balance: number;
   corrections: number;
   entries: number;
 }
