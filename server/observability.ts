@@ -24,6 +24,12 @@ interface RoutePattern {
   staticSegments: number;
 }
 
+/** A request's path for the log: no query string, and no secret that a path carries (a password reset link's token). */
+export function loggablePath(url: string): string {
+  const path = url.split("?")[0] ?? "";
+  return path.replace(/^\/reset\/[^/]+/, "/reset/:token");
+}
+
 /**
  * The id of the route module a path goes to (the most specific pattern, as Remix ranks them
  * for tokenboard's routes), so that metrics carry the route, not the URL with its ids.
@@ -118,7 +124,7 @@ export function observability(options: ObservabilityOptions): express.Router {
     genReqId: (req) => requestIdFrom(req.headers["x-request-id"]),
     // Never headers (cookies, bearer keys) nor the query string (emails, filters) in the log.
     serializers: {
-      req: (req: { method?: string; url?: string; remoteAddress?: string }) => ({ method: req.method, path: (req.url ?? "").split("?")[0], remoteAddress: req.remoteAddress }),
+      req: (req: { method?: string; url?: string; remoteAddress?: string }) => ({ method: req.method, path: loggablePath(req.url ?? ""), remoteAddress: req.remoteAddress }),
       res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
     },
     customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? "error" : "info"),

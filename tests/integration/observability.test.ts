@@ -117,6 +117,17 @@ describe("request ids in logs and answers", () => {
     expect(lines.filter((l) => l.reqId === ids[0] && l.msg === "usage batch stored")).toHaveLength(1);
   });
 
+  it("never logs the token of a password reset link", async () => {
+    const token = `reset${"Z".repeat(38)}`;
+    const id = `obs-${randomUUID()}`;
+    await fetch(`${base}/reset/${token}`, { headers: { "x-request-id": id } });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // This test's build renders no page: the answer is an error, logged with the request all the same.
+    const own = lines.filter((l) => l.reqId === id && l.req);
+    expect(own.map((l) => l.req)).toEqual([expect.objectContaining({ path: "/reset/:token" })]);
+    expect(JSON.stringify(lines)).not.toContain(token);
+  });
+
   it("echoes the id on refusals too", async () => {
     const response = await fetch(`${base}/api/v1/usage`, { method: "POST", headers: { "x-request-id": "refused-0001" }, body: "{}" });
     expect(response.status).toBe(401);
