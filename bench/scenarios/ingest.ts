@@ -64,9 +64,14 @@ export function benchEvent(i: number, prefix = EVENT_PREFIX, userId: string = ra
 }
 
 /** The ingest route's action through the production API router, on a loopback port of its own. */
-export async function serveIngestRoute(): Promise<{ url: string; close: () => Promise<void> }> {
+export function serveIngestRoute(): Promise<{ url: string; close: () => Promise<void> }> {
+  return serveRouters([routeModuleRouter("usage", "api/v1/usage", usageRoute)]);
+}
+
+/** API route routers (bench/route-router.ts) on a loopback port of their own. */
+export async function serveRouters(routers: express.RequestHandler[]): Promise<{ url: string; close: () => Promise<void> }> {
   const app = express();
-  app.use(routeModuleRouter("usage", "api/v1/usage", usageRoute));
+  for (const router of routers) app.use(router);
   const server = http.createServer(app);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;

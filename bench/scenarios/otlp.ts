@@ -8,13 +8,10 @@
  * and the rollup queue consumed.
  */
 import { randomUUID } from "node:crypto";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { ROOT_CONTEXT } from "@opentelemetry/api";
 import { ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from "@opentelemetry/sdk-trace";
-import express from "express";
 import { sql } from "kysely";
 import { registerApiKey } from "../../app/lib/auth.server";
 import { closeDb } from "../../app/lib/db.server";
@@ -25,6 +22,7 @@ import { runInChild, serveChildJob } from "../child";
 import { formatMs, summarize } from "../measure";
 import { routeModuleRouter } from "../route-router";
 import type { BenchContext, BenchResult, BenchScenario } from "../types";
+import { serveRouters } from "./ingest";
 
 const NAME = "otlp";
 const TARGET_SPANS_PER_SECOND = 10_000;
@@ -127,21 +125,8 @@ async function postHere(job: PostJob): Promise<PostResult> {
 
 serveChildJob(CLIENT_FLAG, postHere);
 
-async function serveBoth(): Promise<{ url: string; close: () => Promise<void> }> {
-  const app = express();
-  app.use(routeModuleRouter("usage", "api/v1/usage", usageRoute));
-  app.use(routeModuleRouter("otlp", "api/otlp/v1/traces", otlpRoute));
-  const server = http.createServer(app);
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+function serveBoth(): Promise<{ url: string; close: () => Promise<void> }> {
+  return serveRouters([routeModuleRouter("usage", "api/v1/usage", usageRoute), routeModuleRouter("otlp", "api/otlp/v1/traces", otlpRoute)]);
 }
 
 const rate = (items: number, ms: number) => Math.round((items * 1000) / ms);
